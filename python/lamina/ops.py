@@ -1,0 +1,508 @@
+"""Tensor operations with Keras 3 names and semantics (`keras.ops`), computed by lamina's C++ core.
+
+Every function accepts tensors, Variables, NumPy arrays and Python scalars, and returns a
+`lamina.Tensor`. Floating inputs compute in float32. Binary operations broadcast as NumPy does.
+Gradients flow through every float op while a `lamina.GradientTape` records.
+"""
+import builtins
+
+import numpy as np
+
+from lamina import _core
+from lamina.backend import Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
+
+__all__ = [
+    "abs", "absolute", "add", "arange", "argmax", "argmin", "broadcast_to", "cast", "clip",
+    "concatenate", "convert_to_numpy", "convert_to_tensor", "divide", "dtype", "elu", "equal",
+    "exp", "expand_dims", "full", "full_like", "gelu", "greater", "greater_equal", "leaky_relu",
+    "less", "less_equal", "log", "log_softmax", "logical_and", "logical_not", "logical_or",
+    "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "ndim", "negative",
+    "not_equal", "one_hot", "ones", "ones_like", "power", "relu", "reshape", "selu", "shape",
+    "sigmoid", "sign", "silu", "size", "slice", "softmax", "softplus", "sparse_categorical_crossentropy",
+    "sqrt", "square", "squeeze", "stack", "subtract", "sum", "swish", "take", "tanh",
+    "transpose", "true_divide", "where", "zeros", "zeros_like",
+]
+
+
+def _t(x):
+    """Any accepted input -> core Tensor (fast path for tensors)."""
+    return x if type(x) is Tensor else convert_to_tensor(x)
+
+
+def _shape(shape):
+    if isinstance(shape, (int, np.integer)):
+        return [int(shape)]
+    try:
+        return [int(d) for d in shape]
+    except TypeError:
+        raise TypeError(f"Expected a shape (a tuple of ints), got {shape!r}") from None
+
+
+def _axes(axis):
+    if axis is None:
+        return []
+    if isinstance(axis, (list, tuple)):
+        return [int(a) for a in axis]
+    return [int(axis)]
+
+
+# ---------------------------------------------------------------- creation and conversion
+
+
+def zeros(shape, dtype=None):
+    """A tensor of zeros (float32 unless `dtype` is given)."""
+    return _core.zeros(_shape(shape), standardize_dtype(dtype) or "float32")
+
+
+def ones(shape, dtype=None):
+    """A tensor of ones (float32 unless `dtype` is given)."""
+    return _core.ones(_shape(shape), standardize_dtype(dtype) or "float32")
+
+
+def full(shape, fill_value, dtype=None):
+    """A tensor filled with `fill_value`."""
+    if dtype is None:
+        dtype = "float32" if isinstance(fill_value, float) else (
+            "bool" if isinstance(fill_value, bool) else "int32" if isinstance(fill_value, int) else "float32")
+    return _core.full(_shape(shape), float(fill_value), standardize_dtype(dtype))
+
+
+def zeros_like(x, dtype=None):
+    x = _t(x)
+    return zeros(x.shape, dtype or x.dtype)
+
+
+def ones_like(x, dtype=None):
+    x = _t(x)
+    return ones(x.shape, dtype or x.dtype)
+
+
+def full_like(x, fill_value, dtype=None):
+    x = _t(x)
+    return full(x.shape, fill_value, dtype or x.dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """Evenly spaced values in [start, stop), as `numpy.arange`."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        dtype = "int32" if all(isinstance(v, (int, np.integer)) for v in (start, stop, step)) else "float32"
+    return _core.arange(float(start), float(stop), float(step), standardize_dtype(dtype))
+
+
+def cast(x, dtype):
+    """`x` converted to `dtype` (float to int truncates toward zero)."""
+    return _core.cast(_t(x), standardize_dtype(dtype))
+
+
+def shape(x):
+    """The shape of `x` as a tuple."""
+    return tuple(_t(x).shape)
+
+
+def ndim(x):
+    return _t(x).ndim
+
+
+def size(x):
+    return _t(x).size
+
+
+def dtype(x):
+    return _t(x).dtype
+
+
+# ---------------------------------------------------------------- elementwise
+
+
+def add(x1, x2):
+    return _core.add(_t(x1), _t(x2))
+
+
+def subtract(x1, x2):
+    return _core.subtract(_t(x1), _t(x2))
+
+
+def multiply(x1, x2):
+    return _core.multiply(_t(x1), _t(x2))
+
+
+def divide(x1, x2):
+    """True division; the result is float32."""
+    return _core.divide(_t(x1), _t(x2))
+
+
+true_divide = divide
+
+
+def power(x1, x2):
+    return _core.power(_t(x1), _t(x2))
+
+
+def maximum(x1, x2):
+    return _core.maximum(_t(x1), _t(x2))
+
+
+def minimum(x1, x2):
+    return _core.minimum(_t(x1), _t(x2))
+
+
+def equal(x1, x2):
+    return _core.equal(_t(x1), _t(x2))
+
+
+def not_equal(x1, x2):
+    return _core.not_equal(_t(x1), _t(x2))
+
+
+def less(x1, x2):
+    return _core.less(_t(x1), _t(x2))
+
+
+def less_equal(x1, x2):
+    return _core.less_equal(_t(x1), _t(x2))
+
+
+def greater(x1, x2):
+    return _core.greater(_t(x1), _t(x2))
+
+
+def greater_equal(x1, x2):
+    return _core.greater_equal(_t(x1), _t(x2))
+
+
+def logical_and(x1, x2):
+    return _core.logical_and(_t(x1), _t(x2))
+
+
+def logical_or(x1, x2):
+    return _core.logical_or(_t(x1), _t(x2))
+
+
+def logical_not(x):
+    return _core.logical_not(_t(x))
+
+
+def where(condition, x1=None, x2=None):
+    """Elements of `x1` where `condition` is true, else of `x2` (all broadcast together)."""
+    if x1 is None or x2 is None:
+        raise ValueError("where: lamina needs both x1 and x2 (the one-argument form is not supported).")
+    return _core.where(_t(condition), _t(x1), _t(x2))
+
+
+def negative(x):
+    return _core.negative(_t(x))
+
+
+def absolute(x):
+    return _core.abs(_t(x))
+
+
+abs = absolute
+
+
+def square(x):
+    return _core.square(_t(x))
+
+
+def sign(x):
+    return _core.sign(_t(x))
+
+
+def exp(x):
+    return _core.exp(_t(x))
+
+
+def log(x):
+    return _core.log(_t(x))
+
+
+def sqrt(x):
+    return _core.sqrt(_t(x))
+
+
+def clip(x, x_min, x_max):
+    """`x` limited to [x_min, x_max]."""
+    return _core.clip(_t(x), float(x_min), float(x_max))
+
+
+# ---------------------------------------------------------------- activations
+
+
+def _f(x):
+    x = _t(x)
+    return x if x.dtype == "float32" else _core.cast(x, "float32")
+
+
+def relu(x):
+    return _core.relu(_f(x))
+
+
+def sigmoid(x):
+    return _core.sigmoid(_f(x))
+
+
+def tanh(x):
+    return _core.tanh(_f(x))
+
+
+def silu(x):
+    return _core.silu(_f(x))
+
+
+swish = silu
+
+
+def gelu(x, approximate=True):
+    """GELU; `approximate=True` (Keras's default) uses the tanh form."""
+    return _core.gelu(_f(x), bool(approximate))
+
+
+def elu(x, alpha=1.0):
+    return _core.elu(_f(x), float(alpha))
+
+
+def selu(x):
+    return _core.selu(_f(x))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return _core.leaky_relu(_f(x), float(negative_slope))
+
+
+def softplus(x):
+    return _core.softplus(_f(x))
+
+
+def softmax(x, axis=-1):
+    x = _f(x)
+    if axis is None:
+        return _core.reshape(_core.softmax(_core.reshape(x, [-1]), 0), list(x.shape))
+    return _core.softmax(x, int(axis))
+
+
+def log_softmax(x, axis=-1):
+    x = _f(x)
+    if axis is None:
+        return _core.reshape(_core.log_softmax(_core.reshape(x, [-1]), 0), list(x.shape))
+    return _core.log_softmax(x, int(axis))
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def sum(x, axis=None, keepdims=False):
+    return _core.sum(_t(x), _axes(axis), bool(keepdims))
+
+
+def mean(x, axis=None, keepdims=False):
+    return _core.mean(_t(x), _axes(axis), bool(keepdims))
+
+
+def max(x, axis=None, keepdims=False, initial=None):
+    out = _core.max(_t(x), _axes(axis), bool(keepdims))
+    return out if initial is None else maximum(out, initial)
+
+
+def min(x, axis=None, keepdims=False, initial=None):
+    out = _core.min(_t(x), _axes(axis), bool(keepdims))
+    return out if initial is None else minimum(out, initial)
+
+
+def _arg(fn, x, axis, keepdims):
+    x = _t(x)
+    if axis is None:
+        out = fn(_core.reshape(x, [-1]), 0, False)
+        return _core.reshape(out, [1] * x.ndim) if keepdims else out
+    return fn(x, int(axis), bool(keepdims))
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index (int32) of the first maximum along `axis` (of the flattened tensor when None)."""
+    return _arg(_core.argmax, x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _arg(_core.argmin, x, axis, keepdims)
+
+
+# ---------------------------------------------------------------- linear algebra and shapes
+
+
+def matmul(x1, x2):
+    """Matrix product with NumPy's rules (1-D promotion, batch broadcasting)."""
+    return _core.matmul(_t(x1), _t(x2))
+
+
+def reshape(x, newshape):
+    """`x` with a new shape of the same size; one dimension may be -1."""
+    return _core.reshape(_t(x), _shape(newshape))
+
+
+def transpose(x, axes=None):
+    return _core.transpose(_t(x), _axes(axes))
+
+
+def broadcast_to(x, shape):
+    return _core.broadcast_to(_t(x), _shape(shape))
+
+
+def expand_dims(x, axis):
+    x = _t(x)
+    axes = _axes(axis)
+    rank = x.ndim + len(axes)
+    norm = sorted(a + rank if a < 0 else a for a in axes)
+    for a in norm:
+        if not 0 <= a < rank:
+            raise IndexError(f"[expand_dims] axis {axis} is out of bounds for a result of rank {rank}")
+    new = list(x.shape)
+    for a in norm:
+        new.insert(a, 1)
+    return _core.reshape(x, new)
+
+
+def squeeze(x, axis=None):
+    x = _t(x)
+    if axis is None:
+        return _core.reshape(x, [d for d in x.shape if d != 1])
+    drop = set()
+    for a in _axes(axis):
+        if not -x.ndim <= a < x.ndim:
+            raise IndexError(f"[squeeze] axis {a} is out of bounds for a tensor of shape {x.shape}")
+        a = a % x.ndim
+        if x.shape[a] != 1:
+            raise ValueError(f"[squeeze] cannot squeeze axis {a} of shape {x.shape}: its size is not 1")
+        drop.add(a)
+    return _core.reshape(x, [d for i, d in enumerate(x.shape) if i not in drop])
+
+
+def concatenate(xs, axis=0):
+    return _core.concatenate([_t(x) for x in xs], int(axis))
+
+
+def stack(x, axis=0):
+    xs = [_t(v) for v in x]
+    if not xs:
+        raise ValueError("stack: needs at least one tensor")
+    return concatenate([expand_dims(v, axis) for v in xs], axis)
+
+
+def take(x, indices, axis=None):
+    """Entries of `x` at integer `indices` along `axis` (of the flattened tensor when None)."""
+    x = _t(x)
+    idx = _t(indices)
+    if idx.dtype not in ("int32", "int64"):
+        raise TypeError(f"take: indices must be integers, got {idx.dtype}")
+    if axis is None:
+        return _core.take(_core.reshape(x, [-1]), idx, 0)
+    return _core.take(x, idx, int(axis))
+
+
+def slice(inputs, start_indices, shape):
+    """Keras's `ops.slice`: the block of size `shape` starting at `start_indices`."""
+    x = _t(inputs)
+    start = [int(s) for s in start_indices]
+    size = [int(s) for s in shape]
+    if len(start) != x.ndim or len(size) != x.ndim:
+        raise ValueError(f"slice: start_indices and shape need {x.ndim} entries for a tensor of shape {x.shape}")
+    stop = []
+    for d, (s, n) in enumerate(zip(start, size)):
+        n = x.shape[d] - s if n == -1 else n
+        if s < 0 or n < 0 or s + n > x.shape[d]:
+            raise ValueError(f"slice: block start {start} size {size} does not fit in shape {x.shape}")
+        stop.append(s + n)
+    return _core.slice(x, start, stop, [1] * x.ndim)
+
+
+def one_hot(x, num_classes, axis=-1, dtype=None):
+    """One-hot encoding of integer labels (float32 unless `dtype` is given)."""
+    x = _t(x)
+    classes = arange(int(num_classes), dtype=x.dtype if x.dtype != "bool" else "int32")
+    hot = equal(expand_dims(x, -1), classes)
+    if axis not in (-1, x.ndim):
+        perm = list(range(x.ndim))
+        perm.insert(axis % (x.ndim + 1), x.ndim)
+        hot = transpose(hot, perm)
+    return cast(hot, dtype or "float32")
+
+
+# ---------------------------------------------------------------- losses
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """Per-sample cross-entropy between integer labels and logits (or probabilities)."""
+    output = _f(output)
+    target = _t(target)
+    if target.dtype not in ("int32", "int64"):
+        target = cast(target, "int64")
+    if axis not in (-1, output.ndim - 1):
+        perm = [d for d in range(output.ndim) if d != axis % output.ndim] + [axis % output.ndim]
+        output = transpose(output, perm)
+    if output.ndim == target.ndim and target.ndim > 0 and target.shape[-1] == 1:
+        target = squeeze(target, -1)
+    if from_logits:
+        return _core.sparse_softmax_cross_entropy(output, target)
+    # Probabilities: log of the clipped, renormalised output (as Keras does).
+    probs = divide(output, sum(output, axis=-1, keepdims=True))
+    logp = log(clip(probs, 1e-7, 1.0 - 1e-7))
+    picked = sum(multiply(logp, one_hot(target, output.shape[-1])), axis=-1)
+    return negative(picked)
+
+
+# ---------------------------------------------------------------- indexing
+
+
+def _getitem(x, key):
+    """Basic NumPy indexing: ints, slices, Ellipsis, None, and integer arrays on one axis."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    # Integer arrays / lists / tensors: one advanced index is supported, through take().
+    adv = [i for i, k in enumerate(key)
+           if isinstance(k, (list, np.ndarray, Tensor)) and not isinstance(k, bool)]
+    if adv:
+        if len(adv) > 1:
+            raise IndexError("lamina supports one integer-array index per indexing expression")
+        i = adv[0]
+        idx = _t(key[i])
+        if idx.dtype == "bool":
+            raise IndexError("boolean mask indexing is not supported; use ops.where")
+        pre = x[key[:i] + (builtins.slice(None),) + key[i + 1:]] if len(key) > 1 else x
+        if any(k is Ellipsis for k in key[:i]):
+            raise IndexError("an ellipsis before an integer-array index is not supported")
+        axis = builtins.sum(1 for k in key[:i] if k is None or isinstance(k, builtins.slice))
+        return _core.take(pre, idx, axis)
+    n_ellipsis = builtins.sum(1 for k in key if k is Ellipsis)
+    if n_ellipsis > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    if n_real > x.ndim:
+        raise IndexError(f"too many indices for tensor: tensor is {x.ndim}-dimensional, but {n_real} were indexed")
+    if n_ellipsis:
+        i = key.index(Ellipsis)
+        key = key[:i] + (builtins.slice(None),) * (x.ndim - n_real) + key[i + 1:]
+    else:
+        key = key + (builtins.slice(None),) * (x.ndim - n_real)
+    start, stop, step, out_shape = [], [], [], []
+    axis = 0
+    for k in key:
+        if k is None:
+            out_shape.append(1)
+            continue
+        n = x.shape[axis]
+        if isinstance(k, builtins.slice):
+            s, e, st = k.indices(n)
+            start.append(s), stop.append(e), step.append(st)
+            out_shape.append(len(range(s, e, st)))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+            i %= n
+            start.append(i), stop.append(i + 1), step.append(1)
+        else:
+            raise IndexError(
+                f"only integers, slices, ellipsis, None and integer arrays are valid indices, got {k!r}")
+        axis += 1
+    out = _core.slice(x, start, stop, step)
+    return _core.reshape(out, out_shape) if list(out.shape) != out_shape else out

@@ -1,0 +1,27 @@
+"""Random tensors (`keras.random` names). Without a seed, draws from the global generator that
+`lamina.utils.set_random_seed` seeds."""
+from lamina import _core
+from lamina.backend import standardize_dtype
+from lamina.ops import _shape, cast
+
+__all__ = ["normal", "uniform"]
+
+
+def _seed(seed):
+    if seed is None:
+        return -1
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    return seed
+
+
+def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    """Uniform values in [minval, maxval)."""
+    out = _core.random_uniform(_shape(shape), float(minval), float(maxval), _seed(seed))
+    return out if dtype is None or standardize_dtype(dtype) == "float32" else cast(out, dtype)
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normally distributed values."""
+    out = _core.random_normal(_shape(shape), float(mean), float(stddev), _seed(seed))
+    return out if dtype is None or standardize_dtype(dtype) == "float32" else cast(out, dtype)
