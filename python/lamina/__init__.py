@@ -13,6 +13,12 @@ from lamina import random
 from lamina import utils
 from lamina.autograd import GradientTape, no_grad
 from lamina.variables import Variable, _install_variable_operators
+from lamina import activations
+from lamina import initializers
+from lamina import layers
+from lamina import models
+from lamina.layers import Input, InputSpec, KerasTensor, Layer
+from lamina.models import Model, Sequential
 
 __version__ = "0.1.0"
 
@@ -39,4 +45,5 @@ def cmake_dir():
 
 
 __all__ = ["Tensor", "Variable", "GradientTape", "no_grad", "ops", "random", "utils",
-           "set_num_threads", "get_num_threads", "cmake_dir"]
+           "activations", "initializers", "layers", "models", "Input", "InputSpec", "KerasTensor",
+           "Layer", "Model", "Sequential", "set_num_threads", "get_num_threads", "cmake_dir"]

@@ -1,0 +1,82 @@
+"""Activation functions by name or object (`keras.activations`)."""
+from lamina import ops
+
+__all__ = ["elu", "gelu", "get", "leaky_relu", "linear", "relu", "selu", "serialize", "sigmoid",
+           "silu", "softmax", "softplus", "swish", "tanh"]
+
+
+def relu(x):
+    return ops.relu(x)
+
+
+def sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def softmax(x, axis=-1):
+    return ops.softmax(x, axis=axis)
+
+
+def linear(x):
+    return x
+
+
+def gelu(x, approximate=False):
+    # keras.activations.gelu defaults to the exact form (keras.ops.gelu to the approximate one).
+    return ops.gelu(x, approximate=approximate)
+
+
+def elu(x, alpha=1.0):
+    return ops.elu(x, alpha=alpha)
+
+
+def selu(x):
+    return ops.selu(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return ops.leaky_relu(x, negative_slope=negative_slope)
+
+
+def silu(x):
+    return ops.silu(x)
+
+
+swish = silu
+
+
+def softplus(x):
+    return ops.softplus(x)
+
+
+_BY_NAME = {
+    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "linear": linear,
+    "gelu": gelu, "elu": elu, "selu": selu, "leaky_relu": leaky_relu, "silu": silu,
+    "swish": silu, "softplus": softplus,
+}
+
+
+def get(identifier):
+    """The activation for a name, a callable, or None (linear). Unknown names raise ValueError."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        fn = _BY_NAME.get(identifier)
+        if fn is None:
+            raise ValueError(f"Could not interpret activation function identifier: {identifier}")
+        return fn
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret activation function identifier: {identifier}")
+
+
+def serialize(activation):
+    """The name of a built-in activation (its function name otherwise)."""
+    for name, fn in _BY_NAME.items():
+        if fn is activation and name not in ("swish",):
+            return name
+    return getattr(activation, "__name__", str(activation))

@@ -1,0 +1,226 @@
+"""Core layers: InputLayer / Input, Dense, Activation, Dropout, Flatten, Reshape."""
+import math
+
+from lamina import activations, initializers, ops
+from lamina import random as _random
+from lamina.layers.input_spec import InputSpec
+from lamina.layers.layer import Layer
+from lamina.layers.symbolic import KerasTensor, Node
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Reshape"]
+
+
+class InputLayer(Layer):
+    """The entry point of a model: holds the symbolic input tensor (batch dimension None)."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
+                 input_tensor=None, optional=False, name=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if shape is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("You must pass a `shape` argument.")
+            if isinstance(shape, int):
+                shape = (shape,)
+            batch_shape = (batch_size,) + tuple(shape)
+        for d in batch_shape:
+            if d is not None and (not isinstance(d, int) or d < 0):
+                raise ValueError(f"Invalid shape {tuple(batch_shape)}: dimensions must be non-negative ints or None")
+        self.batch_shape = tuple(batch_shape)
+        self.built = True
+        out = KerasTensor(self.batch_shape, dtype=self.dtype, name=self.name)
+        Node(self, [], [out])
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return self.batch_shape
+
+    def get_config(self):
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False, "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+          tensor=None, optional=False):
+    """A symbolic input tensor of the given shape (without the batch dimension).
+
+    `model.add(lamina.Input(shape=(4,)))` starts a Sequential model whose shapes are then known
+    at every `add()`; `lamina.Model(inputs, outputs)` builds functional models from it.
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                       batch_shape=batch_shape, name=name)
+    return layer.output
+
+
+class Dense(Layer):
+    """`activation(inputs @ kernel + bias)` on the last axis of inputs of any rank >= 2."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 lora_rank=None, lora_alpha=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(
+                f"Received an invalid value for `units`, expected a positive integer. Received: units={units}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"The last dimension of the inputs to a Dense layer should be defined. Found None. "
+                f"Full input shape received: {tuple(input_shape)}")
+        self.kernel = self.add_weight(shape=(input_dim, self.units), initializer=self.kernel_initializer,
+                                      name="kernel")
+        self.bias = (self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias")
+                     if self.use_bias else None)
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
+        self.built = True
+
+    def call(self, inputs):
+        x = ops.matmul(inputs, self.kernel.value)
+        if self.bias is not None:
+            x = ops.add(x, self.bias.value)
+        return self.activation(x)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=activations.serialize(self.activation),
+                      use_bias=self.use_bias,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("kernel_initializer", "bias_initializer"):
+            value = config.get(key)
+            if isinstance(value, dict):
+                cls_ = initializers.get(value["class_name"]).__class__
+                config[key] = cls_(**value.get("config", {}))
+        return super().from_config(config)
+
+
+class Activation(Layer):
+    """Applies an activation function (by name or callable)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = activations.serialize(self.activation)
+        return config
+
+
+class Dropout(Layer):
+    """Sets a `rate` fraction of inputs to 0 while training and scales the rest by 1 / (1 - rate).
+    Does nothing in inference."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate <= 1:
+            raise ValueError(
+                f"Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
+                f"Received: rate={rate}")
+        self.rate = rate
+        self.noise_shape = noise_shape
+        self.seed = seed
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        if self.rate == 1:
+            return ops.multiply(inputs, 0.0)
+        shape = inputs.shape if self.noise_shape is None else tuple(
+            d if n is None else n for d, n in zip(inputs.shape, self.noise_shape))
+        keep = ops.greater_equal(_random.uniform(shape, seed=None), self.rate)
+        return ops.multiply(inputs, ops.multiply(ops.cast(keep, "float32"), 1.0 / (1.0 - self.rate)))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, noise_shape=self.noise_shape, seed=self.seed)
+        return config
+
+
+class Flatten(Layer):
+    """Flattens every axis but the batch axis: (batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+        self.input_spec = InputSpec(min_ndim=1)
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (inputs.shape[0], -1))
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+class Reshape(Layer):
+    """Reshapes every axis but the batch axis to `target_shape` (one entry may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+        if sum(1 for d in self.target_shape if d == -1) > 1:
+            raise ValueError(f"There must be at most one unknown dimension (-1) in target_shape. "
+                             f"Received: target_shape={self.target_shape}")
+
+    def _resolve(self, input_shape):
+        rest = input_shape[1:]
+        if -1 not in self.target_shape:
+            known_in = None if any(d is None for d in rest) else math.prod(rest)
+            if known_in is not None and known_in != math.prod(self.target_shape):
+                raise ValueError(
+                    f"The total size of the target shape {self.target_shape} must equal the size of the "
+                    f"input shape {tuple(rest)} (without the batch axis).")
+            return self.target_shape
+        if any(d is None for d in rest):
+            return tuple(None if d == -1 else d for d in self.target_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        total = math.prod(rest)
+        if known == 0 or total % known:
+            raise ValueError(f"Cannot reshape input of shape {tuple(rest)} to target_shape {self.target_shape}")
+        return tuple(total // known if d == -1 else d for d in self.target_shape)
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (inputs.shape[0],) + self._resolve(tuple(inputs.shape)))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self._resolve(tuple(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = self.target_shape
+        return config

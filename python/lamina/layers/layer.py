@@ -1,0 +1,237 @@
+"""`lamina.layers.Layer`: the base of every layer and model, with Keras 3 semantics.
+
+Weights are created lazily: `build(input_shape)` runs on the first call, when the input shape is
+known. Calling a layer on a symbolic `KerasTensor` (from `lamina.Input`) builds it and records a
+node without computing anything; calling it on data runs `call()` through lamina's C++ ops.
+"""
+import inspect
+
+from lamina import initializers
+from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
+from lamina.layers.input_spec import InputSpec, assert_input_compatibility
+from lamina.layers.symbolic import KerasTensor, Node
+from lamina.utils.naming import auto_name, to_snake_case
+from lamina.variables import Variable
+
+__all__ = ["Layer"]
+
+
+def _shape_of(x):
+    return tuple(x.shape)
+
+
+class Layer:
+    """Base class for layers. Subclasses implement `build(input_shape)` (create weights with
+    `add_weight`) and `call(inputs, training=None)`; `compute_output_shape` lets models infer shapes
+    without data."""
+
+    def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None, autocast=True,
+                 name=None, **kwargs):
+        input_shape = kwargs.pop("input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        batch_size = kwargs.pop("batch_size", None)
+        if kwargs:
+            raise ValueError(
+                f"Unrecognized keyword arguments passed to {self.__class__.__name__}: {kwargs}")
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"Argument `name` must be a string. Received: name={name!r}")
+        object.__setattr__(self, "_tracked_layers", [])
+        object.__setattr__(self, "_trainable_vars", [])  # created trainable (freezing flips them)
+        object.__setattr__(self, "_non_trainable_vars", [])  # created non-trainable (e.g. statistics)
+        self.name = name or auto_name(to_snake_case(self.__class__.__name__))
+        self._trainable = bool(trainable)
+        self.dtype = standardize_dtype(dtype) or "float32"
+        self.built = False
+        self.input_spec = None
+        self._inbound_nodes = []
+        self._build_shapes_dict = None
+        self.supports_masking = False
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if input_shape is not None:
+            self._input_shape_arg = (batch_size,) + tuple(input_shape)
+        self._call_has_training = "training" in inspect.signature(self.call).parameters
+
+    # ------------------------------------------------------------------ tracking
+    def __setattr__(self, name, value):
+        if isinstance(value, Layer) and name != "_tracked_layers":
+            if value not in self._tracked_layers:
+                self._tracked_layers.append(value)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
+            for v in value:
+                if v not in self._tracked_layers:
+                    self._tracked_layers.append(v)
+        object.__setattr__(self, name, value)
+
+    @property
+    def _layers_for_weights(self):
+        return self._tracked_layers
+
+    # ------------------------------------------------------------------ weights
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                   regularizer=None, constraint=None, aggregation="none", name=None):
+        """Creates a weight of this layer (a `Variable` with path `<layer>/<name>`)."""
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        dtype = standardize_dtype(dtype) or self.dtype
+        if initializer is None:
+            initializer = "glorot_uniform" if dtype == "float32" else "zeros"
+        init = initializers.get(initializer)
+        name = name or auto_name("variable")
+        v = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name)
+        v.path = f"{self.name}/{name}"
+        if trainable:
+            v.trainable = self.trainable
+            self._trainable_vars.append(v)
+        else:
+            self._non_trainable_vars.append(v)
+        return v
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        self._trainable = value
+        for v in self._trainable_vars:
+            v.trainable = value
+        for layer in self._layers_for_weights:
+            layer.trainable = value
+
+    @property
+    def trainable_weights(self):
+        """Weights updated by training: none when the layer is frozen."""
+        if not self.trainable:
+            return []
+        out = [v for v in self._trainable_vars if v.trainable]
+        for layer in self._layers_for_weights:
+            out.extend(w for w in layer.trainable_weights if w not in out)
+        return out
+
+    @property
+    def non_trainable_weights(self):
+        out = [v for v in self._trainable_vars if not v.trainable or not self.trainable]
+        out += self._non_trainable_vars
+        for layer in self._layers_for_weights:
+            out.extend(w for w in layer.non_trainable_weights if w not in out)
+        return out
+
+    @property
+    def weights(self):
+        """All weights: the trainable ones first, as Keras orders them."""
+        return self.trainable_weights + [w for w in self.non_trainable_weights]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+    variables = weights
+
+    def count_params(self):
+        """Number of scalars in the layer's weights (ValueError before it is built)."""
+        if not self.built:
+            raise ValueError(
+                "You tried to call `count_params` on layer '" + self.name + "', but the layer isn't "
+                "built. You can build it manually via: `layer.build(input_shape)`.")
+        total = 0
+        for w in self.weights:
+            n = 1
+            for d in w.shape:
+                n *= d
+            total += n
+        return total
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        params = self.weights
+        if len(params) != len(weights):
+            raise ValueError(
+                f"You called `set_weights(weights)` on layer '{self.name}' with a weight list of length "
+                f"{len(weights)}, but the layer was expecting {len(params)} weights.")
+        for p, w in zip(params, weights):
+            t = convert_to_tensor(w, p.dtype)
+            if tuple(t.shape) != p.shape:
+                raise ValueError(
+                    f"Layer {self.name} weight shape {p.shape} is not compatible with provided weight "
+                    f"shape {tuple(t.shape)}.")
+        for p, w in zip(params, weights):
+            p.assign(w)
+
+    # ------------------------------------------------------------------ building and calling
+    def build(self, input_shape):
+        """Creates the layer's weights for `input_shape` (layers without weights need nothing)."""
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"Layer {self.__class__.__name__} does not have a `call()` method implemented.")
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for `input_shape` (None for unknown dimensions)."""
+        raise NotImplementedError(
+            f"Layer {self.__class__.__name__} should implement `def compute_output_shape(self, input_shape)`.")
+
+    def _maybe_build(self, input_shape):
+        if self.built:
+            return
+        input_shape = tuple(input_shape)
+        self._build_shapes_dict = {"input_shape": input_shape}
+        self.build(input_shape)
+        self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, KerasTensor):
+            return self._symbolic_call(inputs, *args, **kwargs)
+        if type(inputs) is not Tensor:
+            inputs = convert_to_tensor(inputs)
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, inputs, self.name)
+        self._maybe_build(inputs.shape)
+        if not self._call_has_training:
+            kwargs.pop("training", None)
+        return self.call(inputs, *args, **kwargs)
+
+    def _symbolic_call(self, inputs, *args, **kwargs):
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, inputs, self.name)
+        self._maybe_build(inputs.shape)
+        out_shape = self.compute_output_shape(tuple(inputs.shape))
+        output = KerasTensor(out_shape, dtype=self.dtype)
+        Node(self, [inputs], [output])
+        return output
+
+    # ------------------------------------------------------------------ graph attributes
+    def _node_attribute(self, attr):
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined {attr}.")
+        values = getattr(self._inbound_nodes[0], attr + "_tensors")
+        return values[0] if len(values) == 1 else values
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call (Sequential and functional models)."""
+        return self._node_attribute("input")
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's first call (Sequential and functional models)."""
+        return self._node_attribute("output")
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if getattr(self, "_input_shape_arg", None) is not None:
+            config["batch_input_shape"] = self._input_shape_arg
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        batch_input_shape = config.pop("batch_input_shape", None)
+        if batch_input_shape is not None:
+            config["input_shape"] = tuple(batch_input_shape[1:])
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{self.__class__.__name__} name={self.name}, built={self.built}>"

@@ -1,0 +1,42 @@
+"""Symbolic tensors and graph nodes: what `lamina.Input` returns and what calling a layer on it
+records. No data flows here; shapes are inferred by each layer's `compute_output_shape`."""
+
+__all__ = ["KerasTensor", "Node"]
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape (batch dimension usually None), a dtype and the layer call that
+    made it (`_keras_history` = (layer, node_index, tensor_index))."""
+
+    def __init__(self, shape, dtype="float32", name=None):
+        from lamina.utils.naming import auto_name
+
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = dtype
+        self.name = name or auto_name("keras_tensor")
+        self._keras_history = None
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, name={self.name}>"
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(
+            "A symbolic KerasTensor cannot be converted to a NumPy array: it holds no data. Call the "
+            "layer or model on real data instead.")
+
+
+class Node:
+    """One call of a layer on symbolic inputs: links input tensors to output tensors."""
+
+    def __init__(self, layer, input_tensors, output_tensors):
+        self.operation = layer
+        self.input_tensors = list(input_tensors)
+        self.output_tensors = list(output_tensors)
+        index = len(layer._inbound_nodes)
+        for i, t in enumerate(self.output_tensors):
+            t._keras_history = (layer, index, i)
+        layer._inbound_nodes.append(self)

@@ -1,0 +1,5 @@
+"""Models (`keras.models` names)."""
+from lamina.models.model import Model
+from lamina.models.sequential import Sequential
+
+__all__ = ["Model", "Sequential"]

@@ -1,0 +1,159 @@
+"""`lamina.Sequential`: a plain stack of layers, each with one input and one output."""
+from lamina.backend import Tensor, convert_to_tensor
+from lamina.layers.core import InputLayer
+from lamina.layers.layer import Layer
+from lamina.layers.symbolic import KerasTensor
+from lamina.models.model import Model
+
+__all__ = ["Sequential"]
+
+
+class Sequential(Model):
+    """A stack of layers. Build it from a list or with `add()`; it builds its weights on its first
+    call, on `build(input_shape)`, or at once when it starts with an `Input`.
+
+        model = lamina.Sequential([layers.Dense(2, activation="relu"), layers.Dense(3)])
+        y = model(ops.ones((1, 4)))     # builds: (1, 4) -> (1, 2) -> (1, 3)
+    """
+
+    def __init__(self, layers=None, trainable=True, name=None):
+        super().__init__(trainable=trainable, name=name)
+        self._layers = []
+        if layers is not None:
+            if isinstance(layers, (Layer, KerasTensor)):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer, rebuild=False)
+            self._maybe_rebuild()
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layers(self):
+        """The model's layers (an input layer given with `Input` is not listed)."""
+        layers = self._layers
+        if layers and isinstance(layers[0], InputLayer):
+            return layers[1:]
+        return list(layers)
+
+    @property
+    def _layers_for_weights(self):
+        return self.layers
+
+    def add(self, layer, rebuild=True):
+        """Adds a layer on top of the stack (an `Input` may come first)."""
+        if isinstance(layer, KerasTensor) and layer._keras_history is not None:
+            origin = layer._keras_history[0]
+            if isinstance(origin, InputLayer):
+                layer = origin
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                "Only instances of `keras.Layer` can be added to a Sequential model. "
+                f"Received: {layer} (of type {type(layer)})")
+        if isinstance(layer, InputLayer):
+            if self._layers and isinstance(self._layers[0], InputLayer):
+                raise ValueError(
+                    f"Sequential model '{self.name}' has already been configured to use input shape "
+                    f"{self._layers[0].batch_shape}. You cannot add a different Input layer to it.")
+            if self._layers:
+                raise ValueError("An Input can only be the first layer of a Sequential model.")
+        if any(l is layer for l in self._layers):
+            raise ValueError(
+                f"The layer {layer.name} is already in the model {self.name}: a Sequential model cannot "
+                "use the same layer twice.")
+        names = {l.name for l in self._layers}
+        if layer.name in names:
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique names. Name '{layer.name}' "
+                f"is already the name of a layer in this model. Update the `name` argument to pass a unique name.")
+        self._layers.append(layer)
+        self.built = False
+        if rebuild:
+            self._maybe_rebuild()
+
+    def pop(self, rebuild=True):
+        """Removes and returns the top layer (IndexError when there is none)."""
+        if not self.layers:
+            raise IndexError(f"pop from an empty Sequential model '{self.name}'")
+        layer = self._layers.pop()
+        self.built = False
+        if rebuild:
+            self._maybe_rebuild()
+        return layer
+
+    def _maybe_rebuild(self):
+        self.built = False
+        if not self.layers:
+            return
+        if isinstance(self._layers[0], InputLayer):
+            self.build(self._layers[0].batch_shape)
+        elif getattr(self._layers[0], "_input_shape_arg", None) is not None:
+            self.build(self._layers[0]._input_shape_arg)
+
+    # ------------------------------------------------------------------ building and calling
+    def build(self, input_shape=None):
+        """Builds every layer for `input_shape` (batch axis included, may be None), inferring each
+        layer's output shape without data."""
+        if not self.layers:
+            raise ValueError(
+                f"Sequential model {self.name} cannot be built because it has no layers. "
+                "Call `model.add(layer)`.")
+        if input_shape is None:
+            raise ValueError("You must provide an `input_shape` argument.")
+        input_shape = tuple(input_shape)
+        if isinstance(self._layers[0], InputLayer):
+            if self._layers[0].batch_shape[1:] != input_shape[1:]:
+                raise ValueError(
+                    f"Sequential model '{self.name}' has already been configured to use input shape "
+                    f"{self._layers[0].batch_shape}. You cannot build it with input_shape {input_shape}")
+        else:
+            self._layers.insert(0, InputLayer(batch_shape=input_shape))
+        x = self._layers[0].output
+        for layer in self._layers[1:]:
+            x = layer(x)
+        self._build_shapes_dict = {"input_shape": input_shape}
+        self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        if not isinstance(inputs, KerasTensor) and type(inputs) is not Tensor:
+            inputs = convert_to_tensor(inputs)
+        if not self.built:
+            self.build(inputs.shape)
+        if isinstance(inputs, KerasTensor):
+            return Layer._symbolic_call(self, inputs, *args, **kwargs)
+        return self.call(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self.layers:
+            x = layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    # ------------------------------------------------------------------ weights and summary
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(
+                f"Weights for model '{self.name}' have not yet been created. Weights are created when "
+                "the model is first called on inputs or `build()` is called with an `input_shape`."
+                if what == "weights" else
+                f"The model '{self.name}' has not yet been built. Build the model first by calling "
+                "`build()` or by calling the model on a batch of data.")
+
+    @property
+    def weights(self):
+        """All weights (ValueError while the model is not built: it has none yet)."""
+        self._require_built("weights")
+        return super().weights
+
+    def summary(self, *args, **kwargs):
+        self._require_built("summary")
+        return super().summary(*args, **kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "layers": [{"class_name": l.__class__.__name__, "config": l.get_config()} for l in self._layers]}
