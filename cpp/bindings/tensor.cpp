@@ -71,6 +71,7 @@ void init_tensor(py::module_& m) {
         t.set_grad(g.is_none() ? Tensor() : g.cast<Tensor>());
       })
       .def("_assign", &Tensor::assign, py::call_guard<py::gil_scoped_release>())
+      .def("_unshare", &Tensor::unshare, py::call_guard<py::gil_scoped_release>())
       .def("_detach", &Tensor::detach)
       .def("_clone", &Tensor::clone, py::call_guard<py::gil_scoped_release>())
       .def("_item", &Tensor::item)

@@ -50,8 +50,12 @@ std::string shape_str(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
+  for (int64_t d : shape)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)  // a wrapped product would let a huge shape view a small buffer
+    if (__builtin_mul_overflow(n, d, &n))
+      throw std::invalid_argument("shape " + shape_str(shape) + " has too many elements");
   return n;
 }
 
@@ -65,6 +69,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->numel = shape_numel(shape);
+  if (impl->numel > (int64_t(1) << 62) / static_cast<int64_t>(dtype_size(dtype)))
+    throw std::invalid_argument("shape " + shape_str(shape) + " has too many elements");
   impl->dtype = dtype;
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(impl->numel) * dtype_size(dtype));
   return Tensor(std::move(impl));
@@ -101,6 +107,8 @@ void Tensor::set_requires_grad(bool flag) {
 Tensor Tensor::grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(); }
 
 void Tensor::set_grad(const Tensor& g) {
+  if (g.defined() && g.dtype() != DType::Float32)
+    throw TypeError(std::string("set_grad: gradients are float32, got ") + dtype_name(g.dtype()));
   if (g.defined() && g.shape() != shape())
     throw std::invalid_argument("set_grad: gradient shape " + shape_str(g.shape()) +
                                 " does not match tensor shape " + shape_str(shape()));
@@ -139,6 +147,13 @@ void Tensor::assign(const Tensor& src) {
     throw TypeError(std::string("assign: value of dtype ") + dtype_name(src.dtype()) +
                     " does not match the target dtype " + dtype_name(dtype()));
   if (src.raw_data() != raw_data() && nbytes()) std::memmove(raw_data(), src.raw_data(), nbytes());
+}
+
+void Tensor::unshare() {
+  if (impl_->storage.use_count() <= 1) return;
+  auto fresh = std::make_shared<Storage>(nbytes());
+  if (nbytes()) std::memcpy(fresh->data(), raw_data(), nbytes());
+  impl_->storage = std::move(fresh);
 }
 
 std::string Tensor::repr() const {

@@ -42,6 +42,7 @@ class GradientTape:
         self._persistent = persistent
         self._scope = None
         self._used = False
+        self._watched = []  # leaves this tape switched on: switched off again when it exits
 
     def __enter__(self):
         self._scope = _core.GradRecording()
@@ -51,6 +52,11 @@ class GradientTape:
     def __exit__(self, *exc):
         self._scope.__exit__(*exc)
         self._scope = None
+        # Watching lasts for this tape only (as in TensorFlow): a later tape that does not watch
+        # the tensor gives None for it. The recorded graph already knows which inputs it needs.
+        for core in self._watched:
+            core._set_requires_grad(False)
+        self._watched = []
         return False
 
     def watch(self, tensor):
@@ -62,6 +68,8 @@ class GradientTape:
                 raise TypeError(f"GradientTape.watch: only float32 tensors can be watched, got {core.dtype}")
             if core._is_leaf and not core._requires_grad:
                 core._set_requires_grad(True)
+                if self._scope is not None:
+                    self._watched.append(core)
 
     def gradient(self, target, sources, output_gradients=None):
         """d target / d sources, with the structure of `sources` (None where unconnected)."""

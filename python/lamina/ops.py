@@ -5,6 +5,7 @@ Every function accepts tensors, Variables, NumPy arrays and Python scalars, and 
 Gradients flow through every float op while a `lamina.GradientTape` records.
 """
 import builtins
+import operator
 
 import numpy as np
 
@@ -30,10 +31,13 @@ def _t(x):
 
 
 def _shape(shape):
-    if isinstance(shape, (int, np.integer)):
-        return [int(shape)]
+    # operator.index accepts ints (Python, NumPy, int tensors) and rejects floats and strings.
     try:
-        return [int(d) for d in shape]
+        if isinstance(shape, (str, bytes)):
+            raise TypeError
+        if isinstance(shape, (int, np.integer)):
+            return [operator.index(shape)]
+        return [operator.index(d) for d in shape]
     except TypeError:
         raise TypeError(f"Expected a shape (a tuple of ints), got {shape!r}") from None
 
@@ -41,9 +45,12 @@ def _shape(shape):
 def _axes(axis):
     if axis is None:
         return []
-    if isinstance(axis, (list, tuple)):
-        return [int(a) for a in axis]
-    return [int(axis)]
+    try:
+        if isinstance(axis, (list, tuple)):
+            return [operator.index(a) for a in axis]
+        return [operator.index(axis)]
+    except TypeError:
+        raise TypeError(f"Expected an axis (an int or a tuple of ints), got {axis!r}") from None
 
 
 # ---------------------------------------------------------------- creation and conversion
@@ -187,7 +194,7 @@ def logical_not(x):
 def where(condition, x1=None, x2=None):
     """Elements of `x1` where `condition` is true, else of `x2` (all broadcast together)."""
     if x1 is None or x2 is None:
-        raise ValueError("where: lamina needs both x1 and x2 (the one-argument form is not supported).")
+        raise ValueError("[where] lamina needs both x1 and x2 (the one-argument form is not supported)")
     return _core.where(_t(condition), _t(x1), _t(x2))
 
 
@@ -355,7 +362,10 @@ def expand_dims(x, axis):
     norm = sorted(a + rank if a < 0 else a for a in axes)
     for a in norm:
         if not 0 <= a < rank:
-            raise IndexError(f"[expand_dims] axis {axis} is out of bounds for a result of rank {rank}")
+            raise IndexError(f"[expand_dims] axis {axis} is out of bounds for a tensor of shape {x.shape} "
+                             f"(result rank {rank})")
+    if len(set(norm)) != len(norm):
+        raise ValueError(f"[expand_dims] repeated axis in {axis} for a tensor of shape {x.shape}")
     new = list(x.shape)
     for a in norm:
         new.insert(a, 1)
@@ -384,7 +394,15 @@ def concatenate(xs, axis=0):
 def stack(x, axis=0):
     xs = [_t(v) for v in x]
     if not xs:
-        raise ValueError("stack: needs at least one tensor")
+        raise ValueError("[stack] needs at least one tensor")
+    for v in xs[1:]:
+        if v.shape != xs[0].shape:
+            raise ValueError(f"[stack] all input tensors must have the same shape, got shapes "
+                             f"{xs[0].shape} and {v.shape}")
+    axis = operator.index(axis)
+    rank = xs[0].ndim + 1
+    if not -rank <= axis < rank:
+        raise IndexError(f"[stack] axis {axis} is out of bounds for stacking tensors of shape {xs[0].shape}")
     return concatenate([expand_dims(v, axis) for v in xs], axis)
 
 
@@ -393,7 +411,7 @@ def take(x, indices, axis=None):
     x = _t(x)
     idx = _t(indices)
     if idx.dtype not in ("int32", "int64"):
-        raise TypeError(f"take: indices must be integers, got {idx.dtype}")
+        raise TypeError(f"[take] indices must be int32 or int64, got {idx.dtype}")
     if axis is None:
         return _core.take(_core.reshape(x, [-1]), idx, 0)
     return _core.take(x, idx, int(axis))
@@ -402,15 +420,17 @@ def take(x, indices, axis=None):
 def slice(inputs, start_indices, shape):
     """Keras's `ops.slice`: the block of size `shape` starting at `start_indices`."""
     x = _t(inputs)
-    start = [int(s) for s in start_indices]
-    size = [int(s) for s in shape]
+    start = _shape(start_indices)
+    size = _shape(shape)
     if len(start) != x.ndim or len(size) != x.ndim:
-        raise ValueError(f"slice: start_indices and shape need {x.ndim} entries for a tensor of shape {x.shape}")
+        raise ValueError(f"[slice] start_indices {tuple(start)} and shape {tuple(size)} need {x.ndim} entries "
+                         f"for a tensor of shape {x.shape}")
     stop = []
     for d, (s, n) in enumerate(zip(start, size)):
         n = x.shape[d] - s if n == -1 else n
         if s < 0 or n < 0 or s + n > x.shape[d]:
-            raise ValueError(f"slice: block start {start} size {size} does not fit in shape {x.shape}")
+            raise ValueError(f"[slice] block start {tuple(start)} size {tuple(size)} does not fit in "
+                             f"shape {x.shape}")
         stop.append(s + n)
     return _core.slice(x, start, stop, [1] * x.ndim)
 
@@ -430,12 +450,29 @@ def one_hot(x, num_classes, axis=-1, dtype=None):
 # ---------------------------------------------------------------- losses
 
 
+def _class_indices(target):
+    """Integer class labels from `target`: ints pass through; floats holding whole numbers are cast
+    (Keras casts float labels); fractional or NaN labels raise ValueError instead of truncating."""
+    if target.dtype in ("int32", "int64"):
+        return target
+    if target.dtype == "bool":
+        return cast(target, "int32")
+    idx = cast(target, "int64")
+    bad = not_equal(cast(idx, "float32"), target)  # fractional, NaN or out of int64's range
+    if target.size and int(sum(cast(bad, "int32"))):
+        value = float(_core.reshape(target, [-1])[int(argmax(bad))])
+        raise ValueError(
+            f"[sparse_categorical_crossentropy] labels must be whole-number class indices, got "
+            f"{value} in labels of shape {target.shape} ({target.dtype})")
+    return idx
+
+
 def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
-    """Per-sample cross-entropy between integer labels and logits (or probabilities)."""
+    """Per-sample cross-entropy between integer labels and logits (or probabilities).
+
+    Labels out of [0, classes) raise IndexError; float labels must hold whole numbers."""
     output = _f(output)
-    target = _t(target)
-    if target.dtype not in ("int32", "int64"):
-        target = cast(target, "int64")
+    target = _class_indices(_t(target))
     if axis not in (-1, output.ndim - 1):
         perm = [d for d in range(output.ndim) if d != axis % output.ndim] + [axis % output.ndim]
         output = transpose(output, perm)
@@ -443,11 +480,10 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
         target = squeeze(target, -1)
     if from_logits:
         return _core.sparse_softmax_cross_entropy(output, target)
-    # Probabilities: log of the clipped, renormalised output (as Keras does).
+    # Probabilities: the log of the renormalised, clipped output taken as logits (as Keras's
+    # TensorFlow backend does); the fused op checks the labels and adds no loop here.
     probs = divide(output, sum(output, axis=-1, keepdims=True))
-    logp = log(clip(probs, 1e-7, 1.0 - 1e-7))
-    picked = sum(multiply(logp, one_hot(target, output.shape[-1])), axis=-1)
-    return negative(picked)
+    return _core.sparse_softmax_cross_entropy(log(clip(probs, 1e-7, 1.0 - 1e-7)), target)
 
 
 # ---------------------------------------------------------------- indexing
@@ -467,17 +503,29 @@ def _getitem(x, key):
         idx = _t(key[i])
         if idx.dtype == "bool":
             raise IndexError("boolean mask indexing is not supported; use ops.where")
-        pre = x[key[:i] + (builtins.slice(None),) + key[i + 1:]] if len(key) > 1 else x
+        if idx.dtype not in ("int32", "int64"):
+            raise IndexError(f"arrays used as indices must be of integer type, got {idx.dtype}")
         if any(k is Ellipsis for k in key[:i]):
             raise IndexError("an ellipsis before an integer-array index is not supported")
+        pre = x[key[:i] + (builtins.slice(None),) + key[i + 1:]] if len(key) > 1 else x
         axis = builtins.sum(1 for k in key[:i] if k is None or isinstance(k, builtins.slice))
-        return _core.take(pre, idx, axis)
+        out = _core.take(pre, idx, axis)
+        # NumPy's rule: integers count as advanced indices too; when the advanced indices are not
+        # adjacent (x[0, :, [1, 2]]), the indexed dimensions go first.
+        pos = [j for j, k in enumerate(key)
+               if j == i or (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)))]
+        if pos[-1] - pos[0] + 1 != len(pos) and axis > 0:
+            nd = idx.ndim
+            perm = list(range(axis, axis + nd)) + list(range(axis)) + list(range(axis + nd, out.ndim))
+            out = _core.transpose(out, perm)
+        return out
     n_ellipsis = builtins.sum(1 for k in key if k is Ellipsis)
     if n_ellipsis > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
     if n_real > x.ndim:
-        raise IndexError(f"too many indices for tensor: tensor is {x.ndim}-dimensional, but {n_real} were indexed")
+        raise IndexError(f"too many indices for tensor: tensor is {x.ndim}-dimensional (shape {x.shape}), "
+                         f"but {n_real} were indexed")
     if n_ellipsis:
         i = key.index(Ellipsis)
         key = key[:i] + (builtins.slice(None),) * (x.ndim - n_real) + key[i + 1:]
@@ -497,7 +545,8 @@ def _getitem(x, key):
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
             i = int(k)
             if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n} "
+                                 f"(tensor of shape {x.shape})")
             i %= n
             start.append(i), stop.append(i + 1), step.append(1)
         else:

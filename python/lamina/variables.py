@@ -90,6 +90,8 @@ class Variable:
                 f"The shape of the target variable and the shape of the target value in `variable.assign(value)` "
                 f"must match. variable.shape={self.shape}, Received: value.shape={tuple(t.shape)}. "
                 f"Target variable: {self}")
+        # Copy-on-write: views taken earlier (reshape results, NumPy arrays) keep their values.
+        self._lamina_tensor._unshare()
         self._lamina_tensor._assign(t)
         return self
 

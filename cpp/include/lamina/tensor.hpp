@@ -25,7 +25,7 @@ LAMINA_API const char* dtype_name(DType dtype);   // "float32", "int32", "int64"
 LAMINA_API size_t dtype_size(DType dtype);        // bytes per element
 LAMINA_API DType dtype_from_name(const std::string& name);  // throws TypeError for other names
 LAMINA_API std::string shape_str(const Shape& shape);        // Python style: "(8, 8)", "(3,)", "()"
-LAMINA_API int64_t shape_numel(const Shape& shape);
+LAMINA_API int64_t shape_numel(const Shape& shape);  // std::invalid_argument if it overflows int64
 
 // Raw, aligned, allocator-owned bytes. Returned to the allocator's cache when the last user goes.
 class LAMINA_API Storage {
@@ -61,7 +61,8 @@ class LAMINA_API Tensor {
   Tensor() = default;  // an undefined tensor (defined() == false)
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // Uninitialised storage of the given shape. Negative dimensions throw std::invalid_argument.
+  // Uninitialised storage of the given shape. Negative dimensions, or more elements than an int64
+  // byte count can hold, throw std::invalid_argument.
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32);
 
   bool defined() const { return impl_ != nullptr; }
@@ -95,9 +96,13 @@ class LAMINA_API Tensor {
   Tensor detach() const;
   // New storage with the same values, no history.
   Tensor clone() const;
-  // Overwrites this tensor's values in place (same shape required; dtype converted). Used by
-  // Variable.assign and optimizers. Tensors sharing this storage see the new values.
+  // Overwrites this tensor's values in place (same shape and dtype required, else
+  // std::invalid_argument / TypeError). Tensors sharing this storage see the new values.
   void assign(const Tensor& src);
+  // Gives this tensor private storage (a copy of its values) when other tensors or NumPy arrays
+  // share its storage; a no-op otherwise. Call it before writing a variable in place (Variable.assign,
+  // optimizers): results computed earlier from it, such as reshape views, then keep their values.
+  void unshare();
   // Same storage viewed with another shape of equal size (no history; ops::reshape records).
   Tensor view(const Shape& shape) const;
 

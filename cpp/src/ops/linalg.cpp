@@ -46,7 +46,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
                                 shape_str(b.shape()) + ": contraction dimensions " + std::to_string(k) +
                                 " and " + std::to_string(k2) + " differ");
   Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
-  Shape batch = broadcast_shapes(abatch, bbatch, "matmul");
+  Shape batch;
+  try {
+    batch = broadcast_shapes(abatch, bbatch, "matmul");
+  } catch (const std::invalid_argument&) {  // name the operands' shapes, not just their batch parts
+    throw std::invalid_argument("[matmul] incompatible shapes " + shape_str(a.shape()) + " and " +
+                                shape_str(b.shape()) + ": batch dimensions " + shape_str(abatch) +
+                                " and " + shape_str(bbatch) + " cannot be broadcast together");
+  }
   Shape out_full = with_matrix(batch, m, n);
   Shape final_shape = batch;
   if (!a_vec) final_shape.push_back(m);

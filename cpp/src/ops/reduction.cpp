@@ -116,7 +116,11 @@ Tensor minmax(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim
 Tensor arg_impl(const Tensor& x, int64_t axis, bool keepdims, bool is_max) {
   const char* op = is_max ? "argmax" : "argmin";
   check_defined(x, op);
-  if (x.dim() == 0) return zeros({}, DType::Int32);
+  if (x.dim() == 0) {  // a scalar: axis 0 or -1 only (as NumPy)
+    if (axis != 0 && axis != -1)
+      throw std::out_of_range(tag(op) + "axis " + std::to_string(axis) + " is out of bounds for a 0-d tensor");
+    return zeros({}, DType::Int32);
+  }
   int64_t ax = norm_axis(axis, x.dim(), op, x.shape());
   if (x.shape()[ax] == 0)
     throw std::invalid_argument(tag(op) + "attempt to get " + op + " of an empty sequence, shape " +

@@ -1,0 +1,42 @@
+#pragma once
+// Small helpers shared by the C++ tests: build tensors from literals, read them back.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include <lamina/lamina.hpp>
+
+namespace lt {
+
+inline lamina::Tensor f32(const lamina::Shape& shape, const std::vector<float>& v) {
+  return lamina::ops::from_data(v.data(), shape, lamina::DType::Float32);
+}
+
+inline lamina::Tensor i64(const lamina::Shape& shape, const std::vector<int64_t>& v) {
+  return lamina::ops::from_data(v.data(), shape, lamina::DType::Int64);
+}
+
+inline std::vector<float> values(const lamina::Tensor& t) {
+  const float* p = t.data<float>();
+  return std::vector<float>(p, p + t.numel());
+}
+
+inline void expect_near(const lamina::Tensor& t, const std::vector<float>& want, float tol = 1e-5f) {
+  ASSERT_EQ(t.numel(), static_cast<int64_t>(want.size())) << t.repr();
+  std::vector<float> got = values(t);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at flat index " << i;
+}
+
+// Runs f, expects it to throw E with `needle` in what().
+template <class E, class F>
+void expect_throw_msg(F f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an exception containing \"" << needle << "\"";
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
+  }
+}
+
+}  // namespace lt

@@ -1,0 +1,739 @@
+"""The op table: every float op's forward against NumPy (float64) and its gradient against central
+finite differences of the same NumPy reference. Adding an op = adding a row to CASES.
+
+A case's inputs are generators `rng -> value`. Float NumPy arrays (any shape, 0-d included) are
+the differentiable inputs; ints, bools and Python scalars are passed through unchanged as constants.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import lamina
+from lamina import ops
+
+# ---------------------------------------------------------------- input generators
+
+
+def _f32(a):
+    """Values exactly representable in float32 (lamina and NumPy then see the same inputs)."""
+    return np.asarray(a, dtype=np.float32).astype(np.float64)
+
+
+def nz(*shape, lo=0.2, hi=2.0):
+    """Floats of magnitude [lo, hi] with random signs: away from 0 (relu, abs, elu kinks)."""
+    def gen(rng):
+        mag = rng.uniform(lo, hi, size=shape)
+        return _f32(mag * rng.choice([-1.0, 1.0], size=shape))
+    return gen
+
+
+def pos(*shape, lo=0.5, hi=2.0):
+    """Positive floats (log, sqrt, power's base, divisors)."""
+    return lambda rng: _f32(rng.uniform(lo, hi, size=shape))
+
+
+def distinct(*shape, spacing=0.1):
+    """Floats with no two closer than `spacing` (no ties for max/min)."""
+    def gen(rng):
+        n = int(np.prod(shape)) if shape else 1
+        vals = (rng.permutation(n) - n / 2) * spacing + rng.uniform(-0.2, 0.2) * spacing
+        return _f32(vals.reshape(shape))
+    return gen
+
+
+def ints(*shape, lo=0, hi=4):
+    return lambda rng: rng.integers(lo, hi, size=shape).astype(np.int32)
+
+
+def const(value):
+    return lambda rng: value
+
+
+def tie_free(shape_a, shape_b, margin=0.1):
+    """Generators for a pair (a, b) that broadcast together with |a - b| >= margin everywhere
+    (maximum/minimum have no derivative at ties). The larger operand is derived from the smaller."""
+    full = np.broadcast_shapes(shape_a, shape_b)
+    assert full in (tuple(shape_a), tuple(shape_b))
+    state = {}
+
+    def make(rng):
+        a_is_base = tuple(shape_b) == full
+        base = nz(*(shape_a if a_is_base else shape_b))(rng)
+        shift = rng.uniform(margin, 1.0, size=full) * rng.choice([-1.0, 1.0], size=full)
+        derived = _f32(np.broadcast_to(base, full) + shift)
+        state["pair"] = (base, derived) if a_is_base else (derived, base)
+
+    def ga(rng):
+        make(rng)
+        return state["pair"][0]
+
+    return ga, lambda rng: state["pair"][1]
+
+
+def away_from(gen, points, margin=0.05):
+    """Pushes generated values at least `margin` away from each of `points` (clip's bounds)."""
+    def g(rng):
+        x = gen(rng)
+        for p in points:
+            close = np.abs(x - p) < margin
+            x = np.where(close, p + np.sign(x - p + 1e-12) * margin * 2, x)
+        return _f32(x)
+    return g
+
+
+# ---------------------------------------------------------------- NumPy references (float64)
+
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_softmax(x, axis=-1):
+    if axis is None:
+        return np_softmax(x.reshape(-1), 0).reshape(x.shape)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_log_softmax(x, axis=-1):
+    if axis is None:
+        return np_log_softmax(x.reshape(-1), 0).reshape(x.shape)
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def np_gelu(x, approximate=True):
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+
+
+def np_elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(x))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def np_selu(x):
+    return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))
+
+
+def np_xent_logits(labels, logits):
+    lsm = np_log_softmax(logits, -1)
+    return -np.take_along_axis(lsm, labels[..., None].astype(np.int64), -1)[..., 0]
+
+
+def np_xent_probs(labels, probs):
+    p = probs / probs.sum(-1, keepdims=True)
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return -np.take_along_axis(np.log(p), labels[..., None].astype(np.int64), -1)[..., 0]
+
+
+def np_one_hot(labels, n):
+    return (labels[..., None] == np.arange(n)).astype(np.float64)
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass
+class Case:
+    name: str
+    fn: object                 # lamina function of the inputs
+    ref: object                # NumPy reference of the inputs (float64)
+    inputs: list               # generators rng -> value
+    grad: bool = True          # check gradients of every float input
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    marks: list = field(default_factory=list)
+
+
+C = Case
+CASES = [
+    # --- binary arithmetic with broadcasting
+    C("add", lambda a, b: ops.add(a, b), np.add, [nz(3, 4), nz(3, 4)]),
+    C("add_bcast_col_row", lambda a, b: ops.add(a, b), np.add, [nz(3, 1), nz(1, 4)]),
+    C("add_bcast_rank", lambda a, b: ops.add(a, b), np.add, [nz(2, 3, 4), nz(4)]),
+    C("add_scalar_tensor", lambda a, b: ops.add(a, b), np.add, [nz(), nz(3, 4)]),
+    C("add_python_scalar", lambda a: ops.add(a, 2.5), lambda a: a + 2.5, [nz(3, 4)]),
+    C("add_python_scalar_left", lambda a: ops.add(2.5, a), lambda a: 2.5 + a, [nz(3, 4)]),
+    C("subtract", lambda a, b: ops.subtract(a, b), np.subtract, [nz(2, 3, 4), nz(3, 1)]),
+    C("subtract_scalar_left", lambda a: ops.subtract(1.5, a), lambda a: 1.5 - a, [nz(5)]),
+    C("multiply", lambda a, b: ops.multiply(a, b), np.multiply, [nz(2, 3, 4), nz(4)]),
+    C("multiply_bcast_both", lambda a, b: ops.multiply(a, b), np.multiply, [nz(3, 1, 2), nz(1, 4, 1)]),
+    C("multiply_0d", lambda a, b: ops.multiply(a, b), np.multiply, [nz(), nz(2, 3)]),
+    C("divide", lambda a, b: ops.divide(a, b), np.divide, [nz(3, 4), nz(3, 4, lo=0.5)]),
+    C("divide_bcast", lambda a, b: ops.divide(a, b), np.divide, [nz(2, 3, 4), nz(3, 1, lo=0.5)]),
+    C("divide_scalar_left", lambda a: ops.divide(2.0, a), lambda a: 2.0 / a, [nz(3, 4, lo=0.5)]),
+    C("true_divide", lambda a, b: ops.true_divide(a, b), np.divide, [nz(4), nz(4, lo=0.5)]),
+    C("power", lambda a, b: ops.power(a, b), np.power, [pos(3, 4), nz(3, 4, lo=0.1, hi=2)]),
+    C("power_bcast", lambda a, b: ops.power(a, b), np.power, [pos(2, 3), nz(3, lo=0.1)]),
+    C("power_scalar_exp", lambda a: ops.power(a, 2.5), lambda a: a ** 2.5, [pos(3, 4)]),
+    C("power_int_exp_negative_base", lambda a: ops.power(a, 3), lambda a: a ** 3, [nz(3, 4)]),
+    C("maximum", lambda a, b: ops.maximum(a, b), np.maximum, [*tie_free((3, 4), (3, 4))]),
+    C("minimum", lambda a, b: ops.minimum(a, b), np.minimum, [*tie_free((3, 4), (3, 4))]),
+    C("maximum_bcast", lambda a, b: ops.maximum(a, b), np.maximum, [*tie_free((3, 4), (4,))]),
+    C("minimum_bcast", lambda a, b: ops.minimum(a, b), np.minimum, [*tie_free((3, 1), (2, 3, 4))]),
+    C("maximum_scalar", lambda a: ops.maximum(a, 0.05), lambda a: np.maximum(a, 0.05), [nz(3, 4)]),
+    # --- unary math
+    C("negative", lambda a: ops.negative(a), np.negative, [nz(3, 4)]),
+    C("abs", lambda a: ops.abs(a), np.abs, [nz(3, 4)]),
+    C("absolute", lambda a: ops.absolute(a), np.abs, [nz(2, 3, 2)]),
+    C("square", lambda a: ops.square(a), np.square, [nz(3, 4)]),
+    C("exp", lambda a: ops.exp(a), np.exp, [nz(3, 4)]),
+    C("log", lambda a: ops.log(a), np.log, [pos(3, 4)]),
+    C("sqrt", lambda a: ops.sqrt(a), np.sqrt, [pos(3, 4)]),
+    C("sign", lambda a: ops.sign(a), np.sign, [nz(3, 4)], grad=False),
+    C("clip", lambda a: ops.clip(a, -0.5, 0.8), lambda a: np.clip(a, -0.5, 0.8),
+      [away_from(nz(4, 5), [-0.5, 0.8])]),
+    C("where", lambda a, b: ops.where(np.array([[True, False, True, False]] * 3), a, b),
+      lambda a, b: np.where(np.array([[True, False, True, False]] * 3), a, b), [nz(3, 4), nz(3, 4)]),
+    C("where_bcast", lambda c, a, b: ops.where(c, a, b), lambda c, a, b: np.where(c, a, b),
+      [lambda rng: rng.random((2, 3, 1)) > 0.5, nz(3, 4), nz(4)]),
+    C("where_scalar_branch", lambda a: ops.where(np.array([True, False, True]), a, 0.0),
+      lambda a: np.where(np.array([True, False, True]), a, 0.0), [nz(2, 3)]),
+    # --- activations
+    C("relu", lambda a: ops.relu(a), lambda a: np.maximum(a, 0), [nz(3, 4)]),
+    C("sigmoid", lambda a: ops.sigmoid(a), np_sigmoid, [nz(3, 4, hi=4)]),
+    C("tanh", lambda a: ops.tanh(a), np.tanh, [nz(3, 4)]),
+    C("silu", lambda a: ops.silu(a), lambda a: a * np_sigmoid(a), [nz(3, 4, hi=4)]),
+    C("swish", lambda a: ops.swish(a), lambda a: a * np_sigmoid(a), [nz(5)]),
+    C("gelu_approx", lambda a: ops.gelu(a), np_gelu, [nz(3, 4, hi=3)]),
+    C("gelu_exact", lambda a: ops.gelu(a, approximate=False), lambda a: np_gelu(a, False), [nz(3, 4, hi=3)]),
+    C("elu", lambda a: ops.elu(a), np_elu, [nz(3, 4)]),
+    C("elu_alpha", lambda a: ops.elu(a, alpha=0.5), lambda a: np_elu(a, 0.5), [nz(3, 4)]),
+    C("selu", lambda a: ops.selu(a), np_selu, [nz(3, 4)]),
+    C("leaky_relu", lambda a: ops.leaky_relu(a), lambda a: np.where(a > 0, a, 0.2 * a), [nz(3, 4)]),
+    C("leaky_relu_slope", lambda a: ops.leaky_relu(a, negative_slope=0.01),
+      lambda a: np.where(a > 0, a, 0.01 * a), [nz(3, 4)]),
+    C("softplus", lambda a: ops.softplus(a), lambda a: np.log1p(np.exp(a)), [nz(3, 4, hi=5)]),
+    C("softmax_last", lambda a: ops.softmax(a), np_softmax, [nz(2, 3, 4)]),
+    C("softmax_axis0", lambda a: ops.softmax(a, axis=0), lambda a: np_softmax(a, 0), [nz(2, 3, 4)]),
+    C("softmax_axis1", lambda a: ops.softmax(a, axis=1), lambda a: np_softmax(a, 1), [nz(2, 3, 4)]),
+    C("softmax_none", lambda a: ops.softmax(a, axis=None), lambda a: np_softmax(a, None), [nz(2, 3)]),
+    C("softmax_1d", lambda a: ops.softmax(a), np_softmax, [nz(5)]),
+    C("log_softmax_last", lambda a: ops.log_softmax(a), np_log_softmax, [nz(2, 3, 4)]),
+    C("log_softmax_axis0", lambda a: ops.log_softmax(a, axis=0), lambda a: np_log_softmax(a, 0), [nz(3, 4)]),
+    C("log_softmax_axis1", lambda a: ops.log_softmax(a, axis=-2), lambda a: np_log_softmax(a, -2), [nz(2, 3, 4)]),
+    C("log_softmax_none", lambda a: ops.log_softmax(a, axis=None), lambda a: np_log_softmax(a, None), [nz(2, 3)]),
+    # --- reductions
+    C("sum_all", lambda a: ops.sum(a), np.sum, [nz(2, 3, 4)]),
+    C("sum_axis0", lambda a: ops.sum(a, axis=0), lambda a: a.sum(0), [nz(2, 3, 4)]),
+    C("sum_axis_neg", lambda a: ops.sum(a, axis=-1), lambda a: a.sum(-1), [nz(2, 3, 4)]),
+    C("sum_axis_tuple", lambda a: ops.sum(a, axis=(0, 2)), lambda a: a.sum((0, 2)), [nz(2, 3, 4)]),
+    C("sum_axis_tuple_adjacent", lambda a: ops.sum(a, axis=(1, 2)), lambda a: a.sum((1, 2)), [nz(2, 3, 4)]),
+    C("sum_keepdims", lambda a: ops.sum(a, axis=1, keepdims=True), lambda a: a.sum(1, keepdims=True), [nz(2, 3, 4)]),
+    C("sum_all_keepdims", lambda a: ops.sum(a, keepdims=True), lambda a: a.sum(keepdims=True), [nz(2, 3)]),
+    C("sum_0d", lambda a: ops.sum(a), np.sum, [nz()]),
+    C("mean_all", lambda a: ops.mean(a), np.mean, [nz(2, 3, 4)]),
+    C("mean_axis", lambda a: ops.mean(a, axis=1), lambda a: a.mean(1), [nz(2, 3, 4)]),
+    C("mean_axis_tuple_keepdims", lambda a: ops.mean(a, axis=(0, 2), keepdims=True),
+      lambda a: a.mean((0, 2), keepdims=True), [nz(2, 3, 4)]),
+    C("max_all", lambda a: ops.max(a), np.max, [distinct(2, 3, 4)]),
+    C("max_axis", lambda a: ops.max(a, axis=1), lambda a: a.max(1), [distinct(2, 3, 4)]),
+    C("max_axis_neg_keepdims", lambda a: ops.max(a, axis=-1, keepdims=True),
+      lambda a: a.max(-1, keepdims=True), [distinct(2, 3, 4)]),
+    C("max_axis_tuple", lambda a: ops.max(a, axis=(0, 2)), lambda a: a.max((0, 2)), [distinct(2, 3, 4)]),
+    C("min_all", lambda a: ops.min(a), np.min, [distinct(3, 4)]),
+    C("min_axis0", lambda a: ops.min(a, axis=0), lambda a: a.min(0), [distinct(2, 3, 4)]),
+    C("min_axis_tuple_keepdims", lambda a: ops.min(a, axis=(1, 2), keepdims=True),
+      lambda a: a.min((1, 2), keepdims=True), [distinct(2, 3, 4)]),
+    # --- matmul
+    C("matmul_2d", lambda a, b: ops.matmul(a, b), np.matmul, [nz(3, 4), nz(4, 5)]),
+    C("matmul_vec_mat", lambda a, b: ops.matmul(a, b), np.matmul, [nz(4), nz(4, 5)]),
+    C("matmul_mat_vec", lambda a, b: ops.matmul(a, b), np.matmul, [nz(3, 4), nz(4)]),
+    C("matmul_vec_vec", lambda a, b: ops.matmul(a, b), np.matmul, [nz(4), nz(4)]),
+    C("matmul_btk_kn", lambda a, b: ops.matmul(a, b), np.matmul, [nz(2, 3, 4), nz(4, 5)]),
+    C("matmul_batched", lambda a, b: ops.matmul(a, b), np.matmul, [nz(2, 3, 4), nz(2, 4, 5)]),
+    C("matmul_batch_bcast", lambda a, b: ops.matmul(a, b), np.matmul, [nz(2, 1, 3, 4), nz(3, 4, 2)]),
+    C("matmul_mat_batched", lambda a, b: ops.matmul(a, b), np.matmul, [nz(3, 4), nz(2, 4, 5)]),
+    C("matmul_vec_batched", lambda a, b: ops.matmul(a, b), np.matmul, [nz(4), nz(2, 4, 3)]),
+    C("matmul_batched_vec", lambda a, b: ops.matmul(a, b), np.matmul, [nz(2, 3, 4), nz(4)]),
+    # --- shapes
+    C("reshape", lambda a: ops.reshape(a, (4, -1)), lambda a: a.reshape(4, -1), [nz(2, 3, 4)]),
+    C("reshape_flat", lambda a: ops.reshape(a, -1), lambda a: a.reshape(-1), [nz(2, 3)]),
+    C("tensor_reshape_method", lambda a: a.reshape(3, 2), lambda a: a.reshape(3, 2), [nz(2, 3)]),
+    C("transpose_default", lambda a: ops.transpose(a), np.transpose, [nz(2, 3, 4)]),
+    C("transpose_axes", lambda a: ops.transpose(a, (1, 0, 2)), lambda a: a.transpose(1, 0, 2), [nz(2, 3, 4)]),
+    C("transpose_axes_neg", lambda a: ops.transpose(a, (2, -3, 1)), lambda a: a.transpose(2, 0, 1), [nz(2, 3, 4)]),
+    C("tensor_T", lambda a: a.T, lambda a: a.T, [nz(3, 4)]),
+    C("broadcast_to", lambda a: ops.broadcast_to(a, (2, 3, 4)), lambda a: np.broadcast_to(a, (2, 3, 4)), [nz(3, 1)]),
+    C("broadcast_to_0d", lambda a: ops.broadcast_to(a, (2, 3)), lambda a: np.broadcast_to(a, (2, 3)), [nz()]),
+    C("expand_dims", lambda a: ops.expand_dims(a, 1), lambda a: np.expand_dims(a, 1), [nz(2, 3)]),
+    C("expand_dims_neg", lambda a: ops.expand_dims(a, -1), lambda a: np.expand_dims(a, -1), [nz(2, 3)]),
+    C("squeeze_all", lambda a: ops.squeeze(a), np.squeeze, [nz(1, 3, 1, 4)]),
+    C("squeeze_axis", lambda a: ops.squeeze(a, axis=2), lambda a: np.squeeze(a, 2), [nz(1, 3, 1, 4)]),
+    C("concatenate_axis0", lambda a, b: ops.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+      [nz(2, 3), nz(1, 3)]),
+    C("concatenate_axis1", lambda a, b, c: ops.concatenate([a, b, c], axis=1),
+      lambda a, b, c: np.concatenate([a, b, c], axis=1), [nz(2, 1, 3), nz(2, 2, 3), nz(2, 3, 3)]),
+    C("concatenate_axis_neg", lambda a, b: ops.concatenate([a, b], axis=-1),
+      lambda a, b: np.concatenate([a, b], axis=-1), [nz(2, 3), nz(2, 2)]),
+    C("stack", lambda a, b: ops.stack([a, b]), lambda a, b: np.stack([a, b]), [nz(2, 3), nz(2, 3)]),
+    C("stack_axis1", lambda a, b, c: ops.stack([a, b, c], axis=1),
+      lambda a, b, c: np.stack([a, b, c], axis=1), [nz(2, 3), nz(2, 3), nz(2, 3)]),
+    C("stack_axis_neg", lambda a, b: ops.stack([a, b], axis=-1), lambda a, b: np.stack([a, b], axis=-1),
+      [nz(2, 3), nz(2, 3)]),
+    C("take_axis0", lambda a, i: ops.take(a, i, axis=0), lambda a, i: np.take(a, i, axis=0),
+      [nz(4, 3), const(np.array([2, 0, 2, 3]))]),
+    C("take_axis1_2d_indices", lambda a, i: ops.take(a, i, axis=1), lambda a, i: np.take(a, i, axis=1),
+      [nz(2, 4, 3), const(np.array([[0, 3], [3, -1]]))]),
+    C("take_flat", lambda a, i: ops.take(a, i), lambda a, i: np.take(a, i), [nz(3, 4), const(np.array([11, 0, 5, 5]))]),
+    C("slice", lambda a: ops.slice(a, (1, 0), (2, 3)), lambda a: a[1:3, 0:3], [nz(4, 5)]),
+    C("slice_3d", lambda a: ops.slice(a, (0, 1, 2), (2, 1, -1)), lambda a: a[0:2, 1:2, 2:], [nz(3, 3, 5)]),
+    # --- indexing x[...]
+    C("index_int", lambda a: a[1], lambda a: a[1], [nz(3, 4)]),
+    C("index_neg_int", lambda a: a[-1, 2], lambda a: a[-1, 2], [nz(3, 4)]),
+    C("index_slice", lambda a: a[1:3], lambda a: a[1:3], [nz(4, 3)]),
+    C("index_step", lambda a: a[::2, 1::2], lambda a: a[::2, 1::2], [nz(5, 6)]),
+    C("index_neg_step", lambda a: a[::-1], lambda a: a[::-1], [nz(4, 3)]),
+    C("index_neg_step2", lambda a: a[:, -1:0:-2], lambda a: a[:, -1:0:-2], [nz(3, 6)]),
+    C("index_neg_step_full", lambda a: a[3::-2, ::-1], lambda a: a[3::-2, ::-1], [nz(5, 3)]),
+    C("index_none", lambda a: a[None, :, None], lambda a: a[None, :, None], [nz(3, 4)]),
+    C("index_ellipsis", lambda a: a[..., 1], lambda a: a[..., 1], [nz(2, 3, 4)]),
+    C("index_ellipsis_mid", lambda a: a[0, ..., 1:], lambda a: a[0, ..., 1:], [nz(2, 3, 4)]),
+    C("index_int_array", lambda a: a[[2, 0, 2]], lambda a: a[[2, 0, 2]], [nz(4, 3)]),
+    C("index_int_array_axis1", lambda a: a[:, np.array([3, 0])], lambda a: a[:, np.array([3, 0])], [nz(2, 4)]),
+    C("index_int_array_after_int", lambda a: a[1, [0, 2]], lambda a: a[1, [0, 2]], [nz(2, 4)]),
+    C("index_int_array_nonadjacent", lambda a: a[1, :, [0, 3]], lambda a: a[1, :, [0, 3]], [nz(2, 3, 4)]),
+    C("index_int_array_none_between", lambda a: a[0, None, [2, 0]], lambda a: a[0, None, [2, 0]], [nz(2, 3)]),
+    C("index_int_array_2d", lambda a: a[:, np.array([[0, 1], [2, 2]])], lambda a: a[:, np.array([[0, 1], [2, 2]])],
+      [nz(2, 3)]),
+    C("index_tensor_int", lambda a: a[ops.convert_to_tensor(1)], lambda a: a[1], [nz(3, 2)]),
+    C("index_empty_slice", lambda a: a[2:1], lambda a: a[2:1], [nz(4, 3)]),
+    # --- losses, encodings, casts
+    C("sparse_xent_logits", lambda y, z: ops.sparse_categorical_crossentropy(y, z, from_logits=True),
+      np_xent_logits, [ints(5, hi=4), nz(5, 4)]),
+    C("sparse_xent_logits_3d", lambda y, z: ops.sparse_categorical_crossentropy(y, z, from_logits=True),
+      np_xent_logits, [ints(2, 3, hi=5), nz(2, 3, 5)]),
+    C("sparse_xent_logits_label_col", lambda y, z: ops.sparse_categorical_crossentropy(y, z, from_logits=True),
+      lambda y, z: np_xent_logits(y[:, 0], z), [ints(5, 1, hi=3), nz(5, 3)]),
+    C("sparse_xent_probs", lambda y, p: ops.sparse_categorical_crossentropy(y, p),
+      np_xent_probs, [ints(5, hi=4), pos(5, 4, lo=0.1, hi=1.0)]),
+    C("sparse_xent_probs_softmaxed", lambda y, z: ops.sparse_categorical_crossentropy(y, ops.softmax(z)),
+      lambda y, z: np_xent_probs(y, np_softmax(z)), [ints(6, hi=3), nz(6, 3)]),
+    C("one_hot", lambda y: ops.one_hot(y, 4), lambda y: np_one_hot(y, 4), [ints(5, hi=4)], grad=False),
+    C("one_hot_2d", lambda y: ops.one_hot(y, 3), lambda y: np_one_hot(y, 3), [ints(2, 3, hi=3)], grad=False),
+    C("one_hot_axis0", lambda y: ops.one_hot(y, 3, axis=0), lambda y: np_one_hot(y, 3).T, [ints(4, hi=3)], grad=False),
+    C("cast_float", lambda a: ops.cast(a, "float32"), lambda a: a, [nz(3, 4)]),
+    C("cast_float_then_scale", lambda a: ops.multiply(ops.cast(a, "float32"), 2.0), lambda a: 2 * a, [nz(3, 4)]),
+    C("cast_to_int", lambda a: ops.cast(a, "int32"), lambda a: np.trunc(a).astype(np.int32),
+      [nz(3, 4, hi=5)], grad=False),
+    C("cast_int_to_float", lambda a: ops.cast(a, "float32"), lambda a: a.astype(np.float64), [ints(3, 4, lo=-5, hi=5)],
+      grad=False),
+    # --- compositions (gradients through chains and reused inputs)
+    C("chain_reuse", lambda a, b: ops.sum(ops.tanh(ops.matmul(a, b)) * a[:, :1], axis=1),
+      lambda a, b: (np.tanh(a @ b) * a[:, :1]).sum(1), [nz(3, 4), nz(4, 5)]),
+    C("square_of_sum_with_self", lambda a: ops.multiply(a, a) + a, lambda a: a * a + a, [nz(3, 4)]),
+]
+
+_ids = [c.name for c in CASES]
+assert len(set(_ids)) == len(_ids), "duplicate case names"
+
+
+def _materialize(case, seed):
+    rng = np.random.default_rng(seed)
+    return [g(rng) for g in case.inputs]
+
+
+def _is_float_input(v):
+    return isinstance(v, np.ndarray) and v.dtype.kind == "f"
+
+
+def _to_lamina(v):
+    return ops.convert_to_tensor(v) if _is_float_input(v) else v
+
+
+def _seed(case):
+    return sum(ord(c) for c in case.name)
+
+
+# ---------------------------------------------------------------- generic tests
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_forward_matches_numpy(case):
+    vals = _materialize(case, _seed(case))
+    out = case.fn(*[_to_lamina(v) for v in vals])
+    expected = np.asarray(case.ref(*vals))
+    assert isinstance(out, lamina.Tensor)
+    got = np.asarray(out)
+    assert got.shape == expected.shape, f"{case.name}: shape {got.shape} != {expected.shape}"
+    if expected.dtype.kind == "f":
+        assert out.dtype == "float32"
+    elif expected.dtype.kind in "iu":
+        assert out.dtype in ("int32", "int64")
+    np.testing.assert_allclose(got, expected, rtol=case.rtol, atol=case.atol)
+
+
+def _numeric_grad(ref, vals, i, cot, eps=1e-3):
+    """d sum(ref(vals) * cot) / d vals[i], central differences in float64."""
+    x = np.array(vals[i], dtype=np.float64)
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for j in range(flat.size):
+        old = flat[j]
+        args = list(vals)
+        flat[j] = old + eps
+        args[i] = x.copy()
+        fp = np.sum(np.asarray(ref(*args), dtype=np.float64) * cot)
+        flat[j] = old - eps
+        args[i] = x.copy()
+        fm = np.sum(np.asarray(ref(*args), dtype=np.float64) * cot)
+        flat[j] = old
+        gflat[j] = (fp - fm) / (2 * eps)
+    return g
+
+
+GRAD_CASES = [c for c in CASES if c.grad]
+
+
+@pytest.mark.parametrize("case", GRAD_CASES, ids=[c.name for c in GRAD_CASES])
+def test_gradient_matches_finite_differences(case):
+    vals = _materialize(case, _seed(case))
+    float_idx = [i for i, v in enumerate(vals) if _is_float_input(v)]
+    assert float_idx, f"{case.name}: a gradient case needs a float input"
+    expected_out = np.asarray(case.ref(*vals), dtype=np.float64)
+    cot = _f32(np.random.default_rng(1).uniform(-1, 1, size=expected_out.shape))
+
+    tensors = [_to_lamina(v) for v in vals]
+    with lamina.GradientTape() as tape:
+        for i in float_idx:
+            tape.watch(tensors[i])
+        out = case.fn(*tensors)
+        loss = ops.sum(ops.multiply(out, cot))
+    grads = tape.gradient(loss, [tensors[i] for i in float_idx])
+
+    for i, g in zip(float_idx, grads):
+        assert g is not None, f"{case.name}: no gradient for input {i}"
+        assert tuple(g.shape) == vals[i].shape, f"{case.name}: gradient shape for input {i}"
+        assert g.dtype == "float32"
+        numeric = _numeric_grad(case.ref, vals, i, cot)
+        np.testing.assert_allclose(np.asarray(g), numeric, rtol=1e-2, atol=1e-3,
+                                   err_msg=f"{case.name}: gradient of input {i}")
+
+
+def test_table_covers_every_float_op():
+    """Every differentiable op in lamina.ops has at least one gradient case in the table."""
+    float_ops = ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "negative",
+                 "abs", "square", "exp", "log", "sqrt", "clip", "where", "relu", "sigmoid", "tanh",
+                 "silu", "gelu", "elu", "selu", "leaky_relu", "softplus", "softmax", "log_softmax",
+                 "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "broadcast_to",
+                 "expand_dims", "squeeze", "concatenate", "stack", "take", "slice", "index",
+                 "sparse_xent", "cast"]
+    names = [c.name for c in GRAD_CASES]
+    missing = [op for op in float_ops if not any(n == op or n.startswith(op + "_") for n in names)]
+    assert not missing, missing
+
+
+# ---------------------------------------------------------------- non-gradient checks
+
+
+def test_argmax_argmin():
+    x = np.array([[1.0, 5.0, 5.0, -2.0], [7.0, 0.0, 7.0, -3.0], [0.5, 0.5, 0.25, 9.0]], np.float32)
+    for fn, ref in ((ops.argmax, np.argmax), (ops.argmin, np.argmin)):
+        for axis in (None, 0, 1, -1):
+            out = fn(x, axis=axis)
+            assert out.dtype == "int32"
+            np.testing.assert_array_equal(np.asarray(out), ref(x, axis=axis))  # ties -> first index
+        out = fn(x, axis=1, keepdims=True)
+        assert out.shape == (3, 1)
+        np.testing.assert_array_equal(np.asarray(out), ref(x, axis=1, keepdims=True))
+        out = fn(x, axis=None, keepdims=True)
+        assert out.shape == (1, 1)
+        assert int(np.asarray(out).ravel()[0]) == ref(x)
+    ix = np.array([[3, -1, 8], [8, 2, 8]], np.int32)
+    np.testing.assert_array_equal(np.asarray(ops.argmax(ix, axis=1)), [2, 0])
+    np.testing.assert_array_equal(np.asarray(ops.argmin(ix, axis=0)), [0, 0, 0])
+
+
+@pytest.mark.parametrize("name,ref", [
+    ("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
+    ("less_equal", np.less_equal), ("greater", np.greater), ("greater_equal", np.greater_equal)])
+def test_comparisons(name, ref):
+    a = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], np.float32)
+    b = np.array([2.0, 2.0, 2.0], np.float32)
+    fn = getattr(ops, name)
+    out = fn(a, b)
+    assert out.dtype == "bool" and out.shape == (2, 3)
+    np.testing.assert_array_equal(np.asarray(out), ref(a, b))
+    # int vs float, and with a Python scalar
+    ai = np.array([1, 2, 3], np.int32)
+    np.testing.assert_array_equal(np.asarray(fn(ai, 2.5)), ref(ai, 2.5))
+    np.testing.assert_array_equal(np.asarray(fn(ai, 2)), ref(ai, 2))
+
+
+def test_tensor_comparison_operators():
+    a = ops.convert_to_tensor([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(a < 2), [True, False, False])
+    np.testing.assert_array_equal(np.asarray(a <= 2), [True, True, False])
+    np.testing.assert_array_equal(np.asarray(a > 2), [False, False, True])
+    np.testing.assert_array_equal(np.asarray(a >= 2), [False, True, True])
+
+
+def test_logical_ops():
+    a = np.array([True, True, False, False])
+    b = np.array([True, False, True, False])
+    np.testing.assert_array_equal(np.asarray(ops.logical_and(a, b)), a & b)
+    np.testing.assert_array_equal(np.asarray(ops.logical_or(a, b)), a | b)
+    np.testing.assert_array_equal(np.asarray(ops.logical_not(a)), ~a)
+    assert ops.logical_and(a, b).dtype == "bool"
+    # non-bool inputs are truthiness-converted, with broadcasting
+    x = np.array([[0.0, 1.5], [-2.0, 0.0]], np.float32)
+    np.testing.assert_array_equal(np.asarray(ops.logical_and(x, np.array([1, 0], np.int32))),
+                                  np.logical_and(x, [1, 0]))
+    np.testing.assert_array_equal(np.asarray(ops.logical_not(x)), np.logical_not(x))
+    ta, tb = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    np.testing.assert_array_equal(np.asarray(ta & tb), a & b)
+    np.testing.assert_array_equal(np.asarray(ta | tb), a | b)
+    np.testing.assert_array_equal(np.asarray(~ta), ~a)
+
+
+def test_int_arithmetic_dtypes():
+    a = ops.convert_to_tensor(np.array([1, 2, 3], np.int32))
+    b = ops.convert_to_tensor(np.array([4, 5, 7], np.int32))
+    s = ops.add(a, b)
+    assert s.dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(s), [5, 7, 10])
+    assert ops.subtract(a, b).dtype == "int32"
+    assert ops.multiply(a, b).dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(ops.multiply(a, b)), [4, 10, 21])
+    assert ops.add(a, 2).dtype == "int32"  # Python int keeps int32
+    f = ops.add(a, np.array([0.5, 0.5, 0.5], np.float32))
+    assert f.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(f), [1.5, 2.5, 3.5])
+    assert ops.add(a, 0.5).dtype == "float32"
+    assert ops.multiply(a, 1.5).dtype == "float32"
+    d = ops.divide(a, b)
+    assert d.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(d), np.array([1, 2, 3]) / np.array([4, 5, 7]), rtol=1e-6)
+    assert ops.divide(np.array([7], np.int32), 2).dtype == "float32"
+    np.testing.assert_allclose(np.asarray(ops.divide(np.array([7], np.int32), 2)), [3.5])
+    l64 = ops.convert_to_tensor(np.array([1, 2, 3], np.int64))
+    assert ops.add(a, l64).dtype == "int64"
+    assert ops.negative(a).dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(ops.negative(a)), [-1, -2, -3])
+    assert ops.abs(ops.negative(a)).dtype == "int32"
+    assert ops.square(a).dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(ops.square(a)), [1, 4, 9])
+    assert ops.sum(a).dtype == "int32" and int(ops.sum(a)) == 6
+    assert ops.sum(l64).dtype == "int64"
+    assert ops.mean(a).dtype == "float32" and float(ops.mean(a)) == pytest.approx(2.0)
+    assert ops.max(b).dtype == "int32" and int(ops.max(b)) == 7
+    assert int(ops.min(b, axis=0)) == 4
+    np.testing.assert_array_equal(np.asarray(ops.maximum(a, 2)), [2, 2, 3])
+    assert ops.maximum(a, 2).dtype == "int32"
+    # bool arithmetic counts as int32, as NumPy's
+    t = ops.convert_to_tensor(np.array([True, False]))
+    assert ops.add(t, t).dtype == "int32"
+    # exp/log/sqrt of ints give floats
+    assert ops.exp(a).dtype == "float32"
+    np.testing.assert_allclose(np.asarray(ops.sqrt(b)), np.sqrt([4, 5, 7]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ops.power(a, 2)), [1, 4, 9])
+    # large int32 values stay exact (no float round trip)
+    big = ops.convert_to_tensor(np.array([2 ** 30 + 1], np.int32))
+    assert int(ops.add(big, 2)) == 2 ** 30 + 3
+    # clip of ints stays int
+    c = ops.clip(np.array([-3, 0, 9], np.int32), -1, 5)
+    assert c.dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(c), [-1, 0, 5])
+
+
+def test_where_dtypes():
+    cond = np.array([True, False, True])
+    out = ops.where(cond, np.array([1, 2, 3], np.int32), np.array([-1, -2, -3], np.int32))
+    assert out.dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(out), [1, -2, 3])
+    out = ops.where(cond, np.array([1, 2, 3], np.int32), 0.5)
+    assert out.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(out), [1, 0.5, 3])
+    with pytest.raises(ValueError):
+        ops.where(cond)
+
+
+def test_arange():
+    r = ops.arange(5)
+    assert r.dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(r), np.arange(5))
+    np.testing.assert_array_equal(np.asarray(ops.arange(2, 9, 3)), np.arange(2, 9, 3))
+    np.testing.assert_array_equal(np.asarray(ops.arange(5, 0, -2)), np.arange(5, 0, -2))
+    f = ops.arange(0.0, 1.0, 0.25)
+    assert f.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(f), np.arange(0.0, 1.0, 0.25))
+    np.testing.assert_allclose(np.asarray(ops.arange(1, 2, 0.1)), np.arange(1, 2, 0.1), rtol=1e-6)
+    assert ops.arange(0).shape == (0,)
+    assert ops.arange(3, 1).shape == (0,)
+    assert ops.arange(4, dtype="float32").dtype == "float32"
+    assert ops.arange(4, dtype="int64").dtype == "int64"
+    with pytest.raises(ValueError):
+        ops.arange(0, 5, 0)
+
+
+def test_zeros_ones_full():
+    z = ops.zeros((2, 3))
+    assert z.shape == (2, 3) and z.dtype == "float32"
+    np.testing.assert_array_equal(np.asarray(z), np.zeros((2, 3)))
+    o = ops.ones(4, dtype="int32")
+    assert o.shape == (4,) and o.dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(o), np.ones(4))
+    assert ops.zeros(()).shape == ()
+    f = ops.full((2, 2), 1.5)
+    assert f.dtype == "float32"
+    np.testing.assert_array_equal(np.asarray(f), np.full((2, 2), 1.5))
+    np.testing.assert_array_equal(np.asarray(ops.full((3,), 7)), [7, 7, 7])
+    assert ops.full((3,), 7, dtype="int32").dtype == "int32"
+    assert ops.full((2,), True, dtype="bool").numpy().tolist() == [True, True]
+    assert ops.full((2,), 3, dtype="float32").dtype == "float32"
+    assert ops.full((1,), 2 ** 40, dtype="int64").numpy()[0] == 2 ** 40
+    x = ops.convert_to_tensor(np.arange(6, dtype=np.int32).reshape(2, 3))
+    assert ops.zeros_like(x).dtype == "int32" and ops.zeros_like(x).shape == (2, 3)
+    assert ops.ones_like(x, dtype="float32").dtype == "float32"
+    np.testing.assert_array_equal(np.asarray(ops.full_like(x, 4)), np.full((2, 3), 4))
+    assert ops.shape(x) == (2, 3) and ops.ndim(x) == 2 and ops.size(x) == 6 and ops.dtype(x) == "int32"
+    with pytest.raises(ValueError):
+        ops.zeros((2, -1))
+
+
+def test_one_hot_dtype():
+    y = np.array([0, 2, 1], np.int32)
+    assert ops.one_hot(y, 3).dtype == "float32"
+    h = ops.one_hot(y, 3, dtype="int32")
+    assert h.dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(h), np.eye(3, dtype=np.int32)[y])
+    # labels out of [0, num_classes) give an all-zero row, as Keras/TF do
+    np.testing.assert_array_equal(np.asarray(ops.one_hot(np.array([5]), 3)), [[0, 0, 0]])
+
+
+def test_cast_rules():
+    x = np.array([-1.7, -0.2, 0.0, 0.6, 2.9], np.float32)
+    np.testing.assert_array_equal(np.asarray(ops.cast(x, "int32")), [-1, 0, 0, 0, 2])
+    np.testing.assert_array_equal(np.asarray(ops.cast(x, "bool")), x != 0)
+    assert ops.cast(x, "int64").dtype == "int64"
+    assert ops.cast(x, "float64").dtype == "float32"  # floats map to the compute dtype
+    assert ops.cast(np.array([True, False]), "float32").numpy().tolist() == [1.0, 0.0]
+
+
+# ---------------------------------------------------------------- random
+
+
+def test_random_uniform():
+    u = lamina.random.uniform((200, 50), minval=-2.0, maxval=3.0, seed=3)
+    assert u.shape == (200, 50) and u.dtype == "float32"
+    a = np.asarray(u)
+    assert a.min() >= -2.0 and a.max() < 3.0
+    assert abs(a.mean() - 0.5) < 0.05
+    assert a.std() == pytest.approx(5 / np.sqrt(12), rel=0.05)
+    np.testing.assert_array_equal(a, np.asarray(lamina.random.uniform((200, 50), -2.0, 3.0, seed=3)))
+    assert not np.array_equal(a, np.asarray(lamina.random.uniform((200, 50), -2.0, 3.0, seed=4)))
+    assert lamina.random.uniform((3,), dtype="float64").dtype == "float32"
+    assert lamina.random.uniform(()).shape == ()
+
+
+def test_random_normal():
+    n = lamina.random.normal((20000,), mean=1.0, stddev=2.0, seed=7)
+    assert n.shape == (20000,) and n.dtype == "float32"
+    a = np.asarray(n)
+    assert abs(a.mean() - 1.0) < 0.05
+    assert abs(a.std() - 2.0) < 0.05
+    np.testing.assert_array_equal(a, np.asarray(lamina.random.normal((20000,), 1.0, 2.0, seed=7)))
+    assert not np.array_equal(a, np.asarray(lamina.random.normal((20000,), 1.0, 2.0, seed=8)))
+    odd = lamina.random.normal((3, 5), seed=1)  # odd element count
+    assert np.isfinite(np.asarray(odd)).all()
+
+
+def test_set_random_seed_reproducibility():
+    lamina.utils.set_random_seed(123)
+    a1 = np.asarray(lamina.random.normal((4, 3)))
+    b1 = np.asarray(lamina.random.uniform((5,)))
+    n1 = np.random.rand()
+    lamina.utils.set_random_seed(123)
+    a2 = np.asarray(lamina.random.normal((4, 3)))
+    b2 = np.asarray(lamina.random.uniform((5,)))
+    n2 = np.random.rand()
+    np.testing.assert_array_equal(a1, a2)
+    np.testing.assert_array_equal(b1, b2)
+    assert n1 == n2
+    # successive unseeded draws differ
+    assert not np.array_equal(a2, np.asarray(lamina.random.normal((4, 3))))
+    lamina.utils.set_random_seed(124)
+    assert not np.array_equal(a1, np.asarray(lamina.random.normal((4, 3))))
+    with pytest.raises(ValueError):
+        lamina.utils.set_random_seed(-1)
+    with pytest.raises(ValueError):
+        lamina.utils.set_random_seed(1.5)
+
+
+# ---------------------------------------------------------------- large inputs (parallel kernels)
+
+
+@pytest.fixture
+def two_threads():
+    n = lamina.get_num_threads()
+    lamina.set_num_threads(2)
+    yield
+    lamina.set_num_threads(n)
+
+
+def test_large_inputs_forward(two_threads):
+    """Shapes above the kernels' parallel threshold (65536 elements) take the threaded paths."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 400)).astype(np.float32)
+    b = rng.normal(size=(400,)).astype(np.float32)
+    c = rng.normal(size=(300, 1)).astype(np.float32)
+    a64 = a.astype(np.float64)
+    checks = [
+        (ops.add(a, b), a64 + b), (ops.multiply(a, c), a64 * c), (ops.where(a > 0, a, c), np.where(a > 0, a64, c)),
+        (ops.exp(a), np.exp(a64)), (ops.sigmoid(a), np_sigmoid(a64)), (ops.tanh(a), np.tanh(a64)),
+        (ops.sum(a, axis=0), a64.sum(0)), (ops.sum(a, axis=1), a64.sum(1)), (ops.sum(a), a64.sum()),
+        (ops.max(a, axis=0), a64.max(0)), (ops.min(a, axis=1), a64.min(1)),
+        (ops.softmax(a, axis=0), np_softmax(a64, 0)), (ops.log_softmax(a), np_log_softmax(a64)),
+        (ops.matmul(a, a.T), a64 @ a64.T), (ops.transpose(a), a64.T),
+        (ops.convert_to_tensor(a)[::-3, 5:390:7], a64[::-3, 5:390:7]),
+        (ops.concatenate([a, a], axis=1), np.concatenate([a64, a64], axis=1)),
+        (ops.broadcast_to(b, (300, 400)), np.broadcast_to(b, (300, 400))),
+        (ops.argmax(a, axis=0), a.argmax(0)),
+    ]
+    for i, (got, want) in enumerate(checks):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=2e-3, err_msg=f"check {i}")
+    x3 = rng.normal(size=(8, 64, 96)).astype(np.float32)
+    y3 = rng.normal(size=(8, 96, 64)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(ops.matmul(x3, y3)), x3.astype(np.float64) @ y3, rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(ops.sum(x3, axis=(0, 2))), x3.astype(np.float64).sum((0, 2)),
+                               rtol=1e-4, atol=2e-3)
+
+
+def test_large_inputs_gradients(two_threads):
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(300, 400)).astype(np.float32)
+    b = rng.normal(size=(400,)).astype(np.float32)
+    w = rng.normal(size=(400, 200)).astype(np.float32)
+    labels = rng.integers(0, 400, size=300)
+    ta, tb, tw = (ops.convert_to_tensor(v) for v in (a, b, w))
+    r = rng.normal(size=(300, 400)).astype(np.float32)
+    r2 = rng.normal(size=(300, 200)).astype(np.float32)
+    with lamina.GradientTape(persistent=True) as tape:
+        tape.watch([ta, tb, tw])
+        mul = ops.sum(ops.multiply(ta, tb) * r)
+        sm = ops.sum(ops.softmax(ta, axis=0) * r)
+        lsm = ops.sum(ops.log_softmax(ta) * r)
+        mm = ops.sum(ops.matmul(ta, tw) * r2)
+        xent = ops.sum(ops.sparse_categorical_crossentropy(labels, ta, from_logits=True))
+    ga, gb = tape.gradient(mul, [ta, tb])
+    np.testing.assert_allclose(np.asarray(ga), r * b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(gb), (r.astype(np.float64) * a).sum(0), rtol=1e-3, atol=1e-2)
+    s = np_softmax(a.astype(np.float64), 0)
+    np.testing.assert_allclose(np.asarray(tape.gradient(sm, ta)), s * (r - (r * s).sum(0)), atol=1e-4)
+    s1 = np_softmax(a.astype(np.float64), -1)
+    np.testing.assert_allclose(np.asarray(tape.gradient(lsm, ta)), r - s1 * r.sum(1, keepdims=True), atol=1e-3)
+    gma, gmw = tape.gradient(mm, [ta, tw])
+    np.testing.assert_allclose(np.asarray(gma), r2.astype(np.float64) @ w.T, rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(gmw), a.T.astype(np.float64) @ r2, rtol=1e-4, atol=2e-3)
+    expected = s1.copy()
+    expected[np.arange(300), labels] -= 1
+    np.testing.assert_allclose(np.asarray(tape.gradient(xent, ta)), expected, atol=1e-5)
