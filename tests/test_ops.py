@@ -139,6 +139,52 @@ def np_one_hot(labels, n):
     return (labels[..., None] == np.arange(n)).astype(np.float64)
 
 
+def _np_pad_same(x, window, strides, dilation, fill):
+    _, h, w, _ = x.shape
+    eff = [(window[i] - 1) * dilation[i] + 1 for i in range(2)]
+    out = [-(-h // strides[0]), -(-w // strides[1])]
+    pads = [max((out[i] - 1) * strides[i] + eff[i] - (h, w)[i], 0) for i in range(2)]
+    widths = ((0, 0), (pads[0] // 2, pads[0] - pads[0] // 2), (pads[1] // 2, pads[1] - pads[1] // 2), (0, 0))
+    return np.pad(x, widths, constant_values=fill), out
+
+
+def _np_windows(x, window, strides, dilation, padding, fill):
+    """The input taps of every window, stacked: (kh*kw, N, OH, OW, C), plus each tap's (i, j)."""
+    if padding == "same":
+        x, (oh, ow) = _np_pad_same(x, window, strides, dilation, fill)
+    else:
+        oh = (x.shape[1] - (window[0] - 1) * dilation[0] - 1) // strides[0] + 1
+        ow = (x.shape[2] - (window[1] - 1) * dilation[1] - 1) // strides[1] + 1
+    taps, ij = [], []
+    for i in range(window[0]):
+        for j in range(window[1]):
+            r, c = i * dilation[0], j * dilation[1]
+            taps.append(x[:, r:r + (oh - 1) * strides[0] + 1:strides[0], c:c + (ow - 1) * strides[1] + 1:strides[1], :])
+            ij.append((i, j))
+    return np.stack(taps), ij
+
+
+def np_conv(x, k, b=None, strides=(1, 1), padding="valid", dilation=(1, 1), relu=False):
+    taps, ij = _np_windows(x, k.shape[:2], strides, dilation, padding, 0.0)
+    out = sum(t @ k[i, j] for t, (i, j) in zip(taps, ij))
+    if b is not None:
+        out = out + b
+    return np.maximum(out, 0) if relu else out
+
+
+def np_max_pool(x, pool, strides, padding="valid"):
+    return _np_windows(x, pool, strides, (1, 1), padding, -np.inf)[0].max(0)
+
+
+def np_avg_pool(x, pool, strides, padding="valid"):
+    return np.nanmean(_np_windows(x, pool, strides, (1, 1), padding, np.nan)[0], 0)
+
+
+def np_dense(x, k, b=None, relu=False):
+    out = x @ k + (0 if b is None else b)
+    return np.maximum(out, 0) if relu else out
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -327,6 +373,33 @@ CASES = [
       [nz(3, 4, hi=5)], grad=False),
     C("cast_int_to_float", lambda a: ops.cast(a, "float32"), lambda a: a.astype(np.float64), [ints(3, 4, lo=-5, hi=5)],
       grad=False),
+    # --- dense, convolution and pooling (NHWC)
+    C("dense", lambda x, k, b: ops.dense(x, k, b), np_dense, [nz(3, 4), nz(4, 5), nz(5)]),
+    C("dense_rank3_relu", lambda x, k, b: ops.dense(x, k, b, "relu"), lambda x, k, b: np_dense(x, k, b, True),
+      [nz(2, 3, 4), nz(4, 5), nz(5)]),
+    C("dense_no_bias", lambda x, k: ops.dense(x, k), np_dense, [nz(3, 4), nz(4, 2)]),
+    C("conv_valid", lambda x, k, b: ops.conv(x, k, bias=b), np_conv, [nz(2, 5, 6, 3), nz(3, 3, 3, 4), nz(4)]),
+    C("conv_no_bias", lambda x, k: ops.conv(x, k), np_conv, [nz(1, 4, 4, 2), nz(2, 2, 2, 3)]),
+    C("conv_strided", lambda x, k, b: ops.conv(x, k, strides=2, bias=b),
+      lambda x, k, b: np_conv(x, k, b, (2, 2)), [nz(2, 7, 8, 2), nz(3, 3, 2, 3), nz(3)]),
+    C("conv_same_strided", lambda x, k, b: ops.conv(x, k, strides=(2, 1), padding="same", bias=b),
+      lambda x, k, b: np_conv(x, k, b, (2, 1), "same"), [nz(2, 5, 6, 2), nz(3, 2, 2, 3), nz(3)]),
+    C("conv_same_even_kernel", lambda x, k: ops.conv(x, k, padding="same"),
+      lambda x, k: np_conv(x, k, None, (1, 1), "same"), [nz(1, 4, 5, 2), nz(2, 4, 2, 2)]),
+    C("conv_dilated", lambda x, k, b: ops.conv(x, k, dilation_rate=2, bias=b),
+      lambda x, k, b: np_conv(x, k, b, (1, 1), "valid", (2, 2)), [nz(1, 7, 7, 2), nz(2, 3, 2, 2), nz(2)]),
+    C("conv_1x1_direct", lambda x, k, b: ops.conv(x, k, bias=b), np_conv, [nz(2, 3, 4, 3), nz(1, 1, 3, 5), nz(5)]),
+    C("conv_relu_fused", lambda x, k, b: ops.conv(x, k, bias=b, activation="relu"),
+      lambda x, k, b: np_conv(x, k, b, relu=True), [nz(2, 5, 5, 2), nz(3, 3, 2, 3), nz(3)]),
+    C("max_pool", lambda x: ops.max_pool(x, 2), lambda x: np_max_pool(x, (2, 2), (2, 2)), [distinct(2, 4, 5, 3)]),
+    C("max_pool_same_strided", lambda x: ops.max_pool(x, 3, strides=2, padding="same"),
+      lambda x: np_max_pool(x, (3, 3), (2, 2), "same"), [distinct(2, 5, 6, 2)]),
+    C("max_pool_overlapping", lambda x: ops.max_pool(x, (3, 2), strides=1),
+      lambda x: np_max_pool(x, (3, 2), (1, 1)), [distinct(1, 5, 4, 2)]),
+    C("average_pool", lambda x: ops.average_pool(x, 2), lambda x: np_avg_pool(x, (2, 2), (2, 2)),
+      [nz(2, 4, 5, 3)]),
+    C("average_pool_same", lambda x: ops.average_pool(x, 3, strides=2, padding="same"),
+      lambda x: np_avg_pool(x, (3, 3), (2, 2), "same"), [nz(2, 5, 6, 2)]),
     # --- compositions (gradients through chains and reused inputs)
     C("chain_reuse", lambda a, b: ops.sum(ops.tanh(ops.matmul(a, b)) * a[:, :1], axis=1),
       lambda a, b: (np.tanh(a @ b) * a[:, :1]).sum(1), [nz(3, 4), nz(4, 5)]),
@@ -426,7 +499,7 @@ def test_table_covers_every_float_op():
                  "silu", "gelu", "elu", "selu", "leaky_relu", "softplus", "softmax", "log_softmax",
                  "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "broadcast_to",
                  "expand_dims", "squeeze", "concatenate", "stack", "take", "slice", "index",
-                 "sparse_xent", "cast"]
+                 "sparse_xent", "cast", "dense", "conv", "max_pool", "average_pool"]
     names = [c.name for c in GRAD_CASES]
     missing = [op for op in float_ops if not any(n == op or n.startswith(op + "_") for n in names)]
     assert not missing, missing
@@ -737,3 +810,32 @@ def test_large_inputs_gradients(two_threads):
     expected = s1.copy()
     expected[np.arange(300), labels] -= 1
     np.testing.assert_allclose(np.asarray(tape.gradient(xent, ta)), expected, atol=1e-5)
+
+
+def test_conv_and_pool_parallel_paths_match_one_thread():
+    """Large batches take the parallel-over-images paths; they give the one-thread results."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 34, 34, 8)).astype(np.float32)
+    k = rng.normal(size=(3, 3, 8, 16)).astype(np.float32) * 0.2
+    b = rng.normal(size=(16,)).astype(np.float32)
+    r = rng.normal(size=(4, 17, 17, 16)).astype(np.float32)
+
+    def run(threads):
+        old = lamina.get_num_threads()
+        lamina.set_num_threads(threads)
+        try:
+            tx, tk, tb = (ops.convert_to_tensor(v) for v in (x, k, b))
+            with lamina.GradientTape() as tape:
+                tape.watch([tx, tk, tb])
+                y = ops.conv(tx, tk, strides=2, padding="same", bias=tb, activation="relu")
+                p = ops.max_pool(ops.average_pool(y, 2, strides=1, padding="same"), 2, strides=1, padding="same")
+                loss = ops.sum(p * r)
+            return [np.asarray(y)] + [np.asarray(g) for g in tape.gradient(loss, [tx, tk, tb])]
+        finally:
+            lamina.set_num_threads(old)
+
+    one, two = run(1), run(2)
+    np.testing.assert_allclose(one[0], np_conv(x.astype(np.float64), k, b, (2, 2), "same", relu=True),
+                               rtol=1e-4, atol=1e-4)
+    for a, c in zip(one, two):
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4)

@@ -1,4 +1,6 @@
 // Bindings for ops.hpp: one line per op, GIL released while it computes.
+#include <optional>
+
 #include "bindings.hpp"
 #include "lamina/ops.hpp"
 
@@ -69,6 +71,19 @@ void init_ops(py::module_& m) {
   m.def("min", &ops::min, nogil);
   m.def("argmax", &argmax, nogil);
   m.def("argmin", &argmin, nogil);
+
+  // dense, convolution and pooling
+  m.def("dense", [](const Tensor& x, const Tensor& k, std::optional<Tensor> b, const std::string& a) {
+          return dense(x, k, b ? *b : Tensor(), a);
+        }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("activation") = "linear", nogil);
+  m.def("conv2d", [](const Tensor& x, const Tensor& k, std::optional<Tensor> b, const std::vector<int64_t>& s,
+                     const std::string& p, const std::vector<int64_t>& d, const std::string& a) {
+          return conv2d(x, k, b ? *b : Tensor(), s, p, d, a);
+        }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("strides") = std::vector<int64_t>{1, 1},
+        py::arg("padding") = "valid", py::arg("dilation") = std::vector<int64_t>{1, 1},
+        py::arg("activation") = "linear", nogil);
+  m.def("max_pool2d", &max_pool2d, nogil);
+  m.def("avg_pool2d", &avg_pool2d, nogil);
 
   // linear algebra and shapes
   m.def("matmul", &matmul, nogil);

@@ -13,7 +13,7 @@ from lamina import _core
 from lamina.backend import Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
 
 __all__ = [
-    "abs", "absolute", "add", "arange", "argmax", "argmin", "broadcast_to", "cast", "clip",
+    "abs", "absolute", "add", "arange", "average_pool", "conv", "dense", "max_pool", "argmax", "argmin", "broadcast_to", "cast", "clip",
     "concatenate", "convert_to_numpy", "convert_to_tensor", "divide", "dtype", "elu", "equal",
     "exp", "expand_dims", "full", "full_like", "gelu", "greater", "greater_equal", "leaky_relu",
     "less", "less_equal", "log", "log_softmax", "logical_and", "logical_not", "logical_or",
@@ -555,3 +555,53 @@ def _getitem(x, key):
         axis += 1
     out = _core.slice(x, start, stop, step)
     return _core.reshape(out, out_shape) if list(out.shape) != out_shape else out
+
+
+# ---------------------------------------------------------------- convolution and pooling (NHWC)
+
+
+def dense(inputs, kernel, bias=None, activation="linear"):
+    """lamina's fused Dense op: `inputs @ kernel + bias`, then `activation` ("linear" or "relu"),
+    in one C++ call (one GEMM, bias and relu applied after it)."""
+    return _core.dense(_f(inputs), _f(kernel), None if bias is None else _f(bias), activation)
+
+
+def _pair(value, name):
+    if isinstance(value, (int, np.integer)):
+        return [int(value), int(value)]
+    value = [int(v) for v in value]
+    if len(value) != 2:
+        raise ValueError(f"{name} must be an int or a tuple of 2 ints, got {value}")
+    return value
+
+
+def _channels_last(data_format):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"lamina works on channels_last (NHWC) data only. Received: data_format={data_format}")
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, bias=None,
+         activation="linear"):
+    """2-D convolution of NHWC `inputs` (N, H, W, C) with `kernel` (KH, KW, C, F).
+
+    lamina extensions (fused after the GEMM): `bias` of shape (F,) and `activation` "linear" or "relu".
+    """
+    _channels_last(data_format)
+    return _core.conv2d(_f(inputs), _f(kernel), None if bias is None else _f(bias), _pair(strides, "strides"),
+                        str(padding).lower(), _pair(dilation_rate, "dilation_rate"), activation)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """Max pooling of NHWC `inputs` over `pool_size` windows (strides default to pool_size)."""
+    _channels_last(data_format)
+    pool = _pair(pool_size, "pool_size")
+    return _core.max_pool2d(_f(inputs), pool, pool if strides is None else _pair(strides, "strides"),
+                            str(padding).lower())
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """Average pooling of NHWC `inputs` (padding positions are not counted)."""
+    _channels_last(data_format)
+    pool = _pair(pool_size, "pool_size")
+    return _core.avg_pool2d(_f(inputs), pool, pool if strides is None else _pair(strides, "strides"),
+                            str(padding).lower())

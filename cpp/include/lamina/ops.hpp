@@ -9,6 +9,7 @@
 // - Unsupported dtypes throw lamina::TypeError.
 // - Every float32 op records its backward while recording is on (autograd.hpp).
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "lamina/autograd.hpp"
@@ -100,6 +101,29 @@ LAMINA_API Tensor argmin(const Tensor& x, int64_t axis, bool keepdims = false);
 // NumPy matmul: 1-D operands are promoted (and the added axis removed), leading (batch) axes
 // broadcast. (m, k) @ (k, n) runs one GEMM; small products stay single-threaded.
 LAMINA_API Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---------------------------------------------------------------- dense (dense.cpp)
+// The Dense layer's op: x (..., in) @ kernel (in, units) + bias (units,), then the fused activation
+// "linear" or "relu", in one GEMM with the bias and relu applied after it. bias may be undefined.
+LAMINA_API Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
+                        const std::string& activation = "linear");
+
+// ---------------------------------------------------------------- convolution (conv.cpp)
+// 2-D convolution of NHWC images: x (N, H, W, C), kernel (KH, KW, C, F) (Keras's layout), optional
+// bias (F,), strides and dilation (2 positive ints), padding "valid" or "same" (TensorFlow's rule:
+// output ceil(H / stride), extra padding at the bottom/right), fused activation "linear" or "relu".
+// Returns (N, OH, OW, F). im2col + GEMM per image, images in parallel. A window larger than a
+// "valid" input throws std::invalid_argument.
+LAMINA_API Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
+                         const std::vector<int64_t>& strides = {1, 1}, const std::string& padding = "valid",
+                         const std::vector<int64_t>& dilation = {1, 1},
+                         const std::string& activation = "linear");
+// 2-D pooling of NHWC images over pool_size windows moved by strides; "same" padding is ignored by
+// the max and not counted by the average (as in Keras).
+LAMINA_API Tensor max_pool2d(const Tensor& x, const std::vector<int64_t>& pool_size,
+                             const std::vector<int64_t>& strides, const std::string& padding = "valid");
+LAMINA_API Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& pool_size,
+                             const std::vector<int64_t>& strides, const std::string& padding = "valid");
 
 // ---------------------------------------------------------------- shape (shape.cpp)
 // reshape: one dimension may be -1 (inferred).

@@ -31,14 +31,14 @@ void run(const A& a, const B& b, Map& c, float beta) {
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-          const float* b, float* c, float beta) {
+          const float* b, float* c, float beta, bool threaded) {
   Map C(c, m, n);
   if (m == 0 || n == 0) return;
   if (k == 0) {
     if (beta == 0.f) C.setZero(); else C *= beta;
     return;
   }
-  Eigen::setNbThreads(threads_for(m * n * k, kGemmGrain));
+  if (threaded) Eigen::setNbThreads(threads_for(m * n * k, kGemmGrain));
   // Stored shapes: A is (m x k) or (k x m) when transposed; B is (k x n) or (n x k).
   MapConst A(a, trans_a ? k : m, trans_a ? m : k);
   MapConst B(b, trans_b ? n : k, trans_b ? k : n);

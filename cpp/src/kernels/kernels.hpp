@@ -15,8 +15,9 @@ namespace kernels {
 // ------------------------------------------------------------------ GEMM (gemm.cpp)
 // C (m x n) = op(A) @ op(B) + beta * C, row-major, op = transpose when the flag is set.
 // A is (m x k) or, transposed, stored (k x m); B is (k x n) or stored (n x k).
+// threaded=false keeps it on the calling thread (for GEMMs issued from inside a parallel loop).
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-          const float* b, float* c, float beta = 0.f);
+          const float* b, float* c, float beta = 0.f, bool threaded = true);
 
 // ------------------------------------------------------------------ elementwise maps
 // y[i] = f(x[i]) over n elements, in parallel above the work threshold.
@@ -156,6 +157,26 @@ void softmax_backward(const float* y, const float* g, float* dx, int64_t outer, 
 // rows x classes logits, labels as int64 -> per-row loss; probs (softmax) kept for backward.
 void softmax_xent(const float* logits, const int64_t* labels, float* loss, float* probs,
                   int64_t rows, int64_t classes);
+
+// ------------------------------------------------------------------ convolution and pooling (conv.cpp)
+// One NHWC image's window geometry (pooling uses kh/kw as the pool size and no dilation).
+struct ConvGeometry {
+  int64_t h, w, c;            // input
+  int64_t kh, kw;             // window
+  int64_t sh, sw, dh = 1, dw = 1;
+  int64_t pad_top, pad_left;  // "same" padding; 0 for "valid"
+  int64_t oh, ow;             // output
+};
+// cols (oh*ow, kh*kw*c) from one image (h, w, c); out-of-image taps are 0.
+void im2col(const float* x, const ConvGeometry& g, float* cols);
+// dx (h, w, c) = the sum of each column entry back at its image position.
+void col2im(const float* cols, const ConvGeometry& g, float* dx);
+// y (oh, ow, c); argmax (optional) records the flat input position (ih*w + iw) of each maximum.
+void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax);
+void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx);
+// Average over the window positions inside the image (padding not counted).
+void avg_pool(const float* x, const ConvGeometry& g, float* y);
+void avg_pool_backward(const float* gy, const ConvGeometry& g, float* dx);
 
 }  // namespace kernels
 }  // namespace lamina

@@ -86,10 +86,9 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
-        x = ops.matmul(inputs, self.kernel.value)
-        if self.bias is not None:
-            x = ops.add(x, self.bias.value)
-        return self.activation(x)
+        fused = "relu" if self.activation is activations.relu else "linear"
+        y = ops.dense(inputs, self.kernel.value, None if self.bias is None else self.bias.value, fused)
+        return y if fused == "relu" else self.activation(y)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -1,0 +1,228 @@
+// conv2d (im2col + GEMM, bias and relu fused after the GEMM) and 2-D max / average pooling, NHWC.
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "op_util.hpp"
+
+namespace lamina {
+namespace ops {
+using namespace detail;
+
+namespace {
+
+// Multiply-adds below which a convolution runs on one thread.
+constexpr int64_t kConvGrain = int64_t(1) << 21;
+
+std::pair<int64_t, int64_t> pair_arg(const std::vector<int64_t>& v, const char* op, const char* what) {
+  if (v.size() != 2 || v[0] < 1 || v[1] < 1) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    throw std::invalid_argument(tag(op) + what + " must be two positive integers, got (" + s + ")");
+  }
+  return {v[0], v[1]};
+}
+
+kernels::ConvGeometry geometry(const char* op, const Shape& xs, int64_t kh, int64_t kw, int64_t sh,
+                               int64_t sw, int64_t dh, int64_t dw, const std::string& padding) {
+  kernels::ConvGeometry g;
+  g.h = xs[1], g.w = xs[2], g.c = xs[3];
+  g.kh = kh, g.kw = kw, g.sh = sh, g.sw = sw, g.dh = dh, g.dw = dw;
+  const int64_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1;
+  if (padding == "valid") {
+    if (g.h < ekh || g.w < ekw)
+      throw std::invalid_argument(tag(op) + "window " + std::to_string(ekh) + "x" + std::to_string(ekw) +
+                                  " is larger than the input of shape " + shape_str(xs) +
+                                  ": computed output size would be negative");
+    g.oh = (g.h - ekh) / sh + 1;
+    g.ow = (g.w - ekw) / sw + 1;
+    g.pad_top = g.pad_left = 0;
+  } else if (padding == "same") {
+    g.oh = (g.h + sh - 1) / sh;
+    g.ow = (g.w + sw - 1) / sw;
+    g.pad_top = std::max<int64_t>((g.oh - 1) * sh + ekh - g.h, 0) / 2;
+    g.pad_left = std::max<int64_t>((g.ow - 1) * sw + ekw - g.w, 0) / 2;
+  } else {
+    throw std::invalid_argument(tag(op) + "padding must be \"valid\" or \"same\", got \"" + padding + "\"");
+  }
+  return g;
+}
+
+void check_nhwc(const Tensor& x, const char* op) {
+  require_float(x, op);
+  if (x.dim() != 4)
+    throw std::invalid_argument(tag(op) + "expected a 4-D NHWC input, got shape " + shape_str(x.shape()));
+}
+
+// Runs body(n, thread_id) for each image, in parallel over images when the work is large enough;
+// `threaded_gemm` tells the body whether its GEMMs may fork threads themselves.
+template <class Body>
+int for_each_image(int64_t n_images, int64_t work, Body body) {
+  int nt = threads_for(work, kConvGrain);
+  if (n_images < 2 || nt < 2) {
+    for (int64_t n = 0; n < n_images; ++n) body(n, 0, true);
+    return 1;
+  }
+  if (nt > n_images) nt = static_cast<int>(n_images);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t n = 0; n < n_images; ++n) body(n, omp_get_thread_num(), false);
+  return nt;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const std::vector<int64_t>& strides,
+              const std::string& padding, const std::vector<int64_t>& dilation, const std::string& activation) {
+  const char* op = "conv2d";
+  check_nhwc(x, op);
+  require_float(kernel, op);
+  if (kernel.dim() != 4 || kernel.shape()[2] != x.shape()[3])
+    throw std::invalid_argument(tag(op) + "expected a kernel of shape (kh, kw, " + std::to_string(x.shape()[3]) +
+                                ", filters) for an input of shape " + shape_str(x.shape()) + ", got " +
+                                shape_str(kernel.shape()));
+  const int64_t F = kernel.shape()[3];
+  if (bias.defined()) {
+    require_float(bias, op);
+    if (bias.dim() != 1 || bias.shape()[0] != F)
+      throw std::invalid_argument(tag(op) + "expected a bias of shape (" + std::to_string(F) + ",), got " +
+                                  shape_str(bias.shape()));
+  }
+  if (activation != "linear" && activation != "relu")
+    throw std::invalid_argument(tag(op) + "fused activation must be \"linear\" or \"relu\", got \"" + activation + "\"");
+  const bool relu = activation == "relu";
+  auto [sh, sw] = pair_arg(strides, op, "strides");
+  auto [dh, dw] = pair_arg(dilation, op, "dilation_rate");
+  const auto g = geometry(op, x.shape(), kernel.shape()[0], kernel.shape()[1], sh, sw, dh, dw, padding);
+  const int64_t N = x.shape()[0], K = g.kh * g.kw * g.c, P = g.oh * g.ow;
+  const bool direct = g.kh == 1 && g.kw == 1 && sh == 1 && sw == 1;  // cols == the image itself
+  Tensor y = Tensor::empty({N, g.oh, g.ow, F}, DType::Float32);
+  const float* xp = x.data<float>();
+  const float* kp = kernel.data<float>();
+  const float* bp = bias.defined() ? bias.data<float>() : nullptr;
+  float* yp = y.data<float>();
+  const int max_threads = get_num_threads();
+  std::vector<std::vector<float>> cols(direct ? 0 : max_threads);
+  for_each_image(N, N * P * K * F, [&](int64_t n, int tid, bool threaded) {
+    const float* c = xp + n * g.h * g.w * g.c;
+    if (!direct) {
+      cols[tid].resize(P * K);
+      kernels::im2col(c, g, cols[tid].data());
+      c = cols[tid].data();
+    }
+    float* out = yp + n * P * F;
+    kernels::gemm(false, false, P, F, K, c, kp, out, 0.f, threaded);
+    if (bp || relu)  // epilogue while the output block is still in cache
+      for (int64_t r = 0; r < P; ++r) {
+        float* row = out + r * F;
+        if (bp) for (int64_t f = 0; f < F; ++f) row[f] += bp[f];
+        if (relu) for (int64_t f = 0; f < F; ++f) row[f] = row[f] > 0.f ? row[f] : 0.f;
+      }
+  });
+
+  if (recording({&x, &kernel, &bias})) {
+    Tensor yd = y.detach();
+    // dy' = dy * (y > 0) for relu; dbias = sum dy'; dK = sum_n cols_n^T dy'_n; dx_n = col2im(dy'_n K^T)
+    record(y, op, {x, kernel, bias}, [=](const Tensor& gy_in, const std::vector<bool>& need) {
+      Tensor gy = gy_in;
+      if (relu) {
+        gy = Tensor::empty(gy_in.shape(), DType::Float32);
+        kernels::map2(gy_in.data<float>(), yd.data<float>(), gy.data<float>(), gy.numel(),
+                      [](float gv, float v) { return v > 0.f ? gv : 0.f; });
+      }
+      Tensor dx, dk, db;
+      if (need[2]) db = sum(gy.view({N * P, F}), {0});
+      if (need[0]) dx = Tensor::empty(x.shape(), DType::Float32);
+      const int threads = get_num_threads();
+      std::vector<std::vector<float>> dk_local(need[1] ? threads : 0);
+      std::vector<std::vector<float>> col_buf(threads), dcol_buf(threads);
+      const float* gp = gy.data<float>();
+      const float* xq = x.data<float>();
+      const float* kq = kernel.data<float>();
+      for_each_image(N, 2 * N * P * K * F, [&](int64_t n, int tid, bool threaded) {
+        const float* gn = gp + n * P * F;
+        if (need[1]) {
+          const float* c = xq + n * g.h * g.w * g.c;
+          if (!direct) {
+            col_buf[tid].resize(P * K);
+            kernels::im2col(c, g, col_buf[tid].data());
+            c = col_buf[tid].data();
+          }
+          auto& acc = dk_local[tid];
+          if (acc.empty()) acc.assign(K * F, 0.f);
+          kernels::gemm(true, false, K, F, P, c, gn, acc.data(), 1.f, threaded);
+        }
+        if (need[0]) {
+          float* dxn = dx.data<float>() + n * g.h * g.w * g.c;
+          if (direct) {
+            kernels::gemm(false, true, P, K, F, gn, kq, dxn, 0.f, threaded);
+          } else {
+            dcol_buf[tid].resize(P * K);
+            kernels::gemm(false, true, P, K, F, gn, kq, dcol_buf[tid].data(), 0.f, threaded);
+            kernels::col2im(dcol_buf[tid].data(), g, dxn);
+          }
+        }
+      });
+      if (need[1]) {
+        dk = zeros(kernel.shape());
+        float* d = dk.data<float>();
+        for (auto& acc : dk_local)
+          if (!acc.empty())
+            for (int64_t i = 0; i < K * F; ++i) d[i] += acc[i];
+      }
+      return std::vector<Tensor>{dx, dk, db};
+    });
+  }
+  return y;
+}
+
+namespace {
+Tensor pool2d(const Tensor& x, const std::vector<int64_t>& pool_size, const std::vector<int64_t>& strides,
+              const std::string& padding, bool is_max) {
+  const char* op = is_max ? "max_pool2d" : "avg_pool2d";
+  check_nhwc(x, op);
+  auto [ph, pw] = pair_arg(pool_size, op, "pool_size");
+  auto [sh, sw] = pair_arg(strides, op, "strides");
+  const auto g = geometry(op, x.shape(), ph, pw, sh, sw, 1, 1, padding);
+  const int64_t N = x.shape()[0], in_sz = g.h * g.w * g.c, out_sz = g.oh * g.ow * g.c;
+  Tensor y = Tensor::empty({N, g.oh, g.ow, g.c}, DType::Float32);
+  const bool rec = recording({&x});
+  Tensor argmax = (is_max && rec) ? Tensor::empty(y.shape(), DType::Int32) : Tensor();
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  int32_t* ap = argmax.defined() ? argmax.data<int32_t>() : nullptr;
+  const int nt = threads_for(N * out_sz * ph * pw);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && N > 1)
+  for (int64_t n = 0; n < N; ++n) {
+    if (is_max) kernels::max_pool(xp + n * in_sz, g, yp + n * out_sz, ap ? ap + n * out_sz : nullptr);
+    else kernels::avg_pool(xp + n * in_sz, g, yp + n * out_sz);
+  }
+  if (rec) {
+    // max: dy goes to the input position that was the maximum; avg: dy / window size to each position
+    record(y, op, {x}, [=](const Tensor& gy, const std::vector<bool>&) {
+      Tensor dx = Tensor::empty(x.shape(), DType::Float32);
+      const float* gp = gy.data<float>();
+      float* dp = dx.data<float>();
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && N > 1)
+      for (int64_t n = 0; n < N; ++n) {
+        if (is_max) kernels::max_pool_backward(gp + n * out_sz, argmax.data<int32_t>() + n * out_sz, g, dp + n * in_sz);
+        else kernels::avg_pool_backward(gp + n * out_sz, g, dp + n * in_sz);
+      }
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return y;
+}
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const std::vector<int64_t>& pool_size, const std::vector<int64_t>& strides,
+                  const std::string& padding) {
+  return pool2d(x, pool_size, strides, padding, true);
+}
+
+Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& pool_size, const std::vector<int64_t>& strides,
+                  const std::string& padding) {
+  return pool2d(x, pool_size, strides, padding, false);
+}
+
+}  // namespace ops
+}  // namespace lamina
