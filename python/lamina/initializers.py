@@ -109,12 +109,14 @@ class VarianceScaling(Initializer):
         if scale <= 0.0:
             raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
-            raise ValueError(f"Invalid `mode` argument: {mode}")
+            raise ValueError(f"Invalid `mode` argument: {mode}. Please use one of "
+                             "{'fan_in', 'fan_out', 'fan_avg'}")
         distribution = distribution.lower()
         if distribution == "normal":
             distribution = "truncated_normal"
         if distribution not in ("uniform", "truncated_normal", "untruncated_normal"):
-            raise ValueError(f"Invalid `distribution` argument: {distribution}")
+            raise ValueError(f"Invalid `distribution` argument: {distribution}.Please use one of "
+                             "{'uniform', 'truncated_normal', 'untruncated_normal'}")
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
 
     def __call__(self, shape, dtype=None):
@@ -163,9 +165,15 @@ for _cls in list(_BY_NAME.values()):
 
 
 def get(identifier):
-    """An initializer from a name (`"glorot_uniform"`), a class, an instance or a callable."""
+    """An initializer from a name (`"glorot_uniform"`), a config dict (what `serialize` returns), a
+    class, an instance or a callable."""
     if identifier is None:
         return None
+    if isinstance(identifier, dict) and isinstance(identifier.get("class_name"), str):
+        cls = _BY_NAME.get(identifier["class_name"])
+        if cls is None:
+            raise ValueError(f"Could not interpret initializer identifier: {identifier}")
+        return cls.from_config(dict(identifier.get("config") or {}))
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier)
         if cls is None:

@@ -1,6 +1,6 @@
 """Convolution and pooling layers on NHWC images (channels_last, Keras's default)."""
 from lamina import activations, initializers, ops
-from lamina.layers.input_spec import InputSpec
+from lamina.layers.input_spec import InputSpec, incompatible_input_head
 from lamina.layers.layer import Layer
 
 __all__ = ["AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPooling2D"]
@@ -18,8 +18,14 @@ def _pair(value, name):
 def _padding(padding):
     padding = str(padding).lower()
     if padding not in ("valid", "same"):
-        raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: padding={padding}")
+        raise ValueError(
+            f"The `padding` argument must be a list/tuple or one of {{'valid', 'same'}}. Received: {padding}")
     return padding
+
+
+def _np_style(values):
+    """A shape as Keras's pooling message prints it (a NumPy array): `[None 5 5 1]`."""
+    return "[" + " ".join(str(v) for v in values) + "]"
 
 
 def _data_format(data_format):
@@ -99,15 +105,16 @@ class Conv2D(Layer):
         input_shape = tuple(input_shape)
         if len(input_shape) != 4:
             raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected min_ndim=4, '
+                incompatible_input_head(self.input_spec, self.name) + "expected min_ndim=4, "
                 f"found ndim={len(input_shape)}. Full shape received: {input_shape}")
         out = [_spatial_out(input_shape[1 + i], self.kernel_size[i], self.strides[i], self.dilation_rate[i],
                             self.padding) for i in range(2)]
         if any(o is not None and o <= 0 for o in out):
             raise ValueError(
-                "Computed output size would be negative. Received `inputs shape="
+                "Computed output size would be zero or negative. Received `inputs shape="
                 f"{input_shape}`, `kernel shape={self.kernel_size + (input_shape[-1], self.filters)}`, "
-                f"`dilation_rate={self.dilation_rate}`.")
+                f"`dilation_rate={_np_style(self.dilation_rate)}`, `strides={self.strides}`, "
+                f"`padding={self.padding}`.")
         return (input_shape[0], out[0], out[1], self.filters)
 
     def get_config(self):
@@ -117,7 +124,9 @@ class Conv2D(Layer):
                       groups=self.groups, activation=activations.serialize(self.activation),
                       use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer))
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                      kernel_constraint=None, bias_constraint=None)
         return config
 
 
@@ -131,12 +140,10 @@ class _Pooling2D(Layer):
         self.padding = _padding(padding)
         self.data_format = _data_format(data_format)
         self.input_spec = InputSpec(ndim=4)
-
-    def build(self, input_shape):
-        self.compute_output_shape(input_shape)
-        self.built = True
+        self.built = True  # no weights: built at once, as in Keras
 
     def call(self, inputs):
+        self.compute_output_shape(inputs.shape)  # Keras's message for a window larger than the input
         return type(self)._op(inputs, self.pool_size, strides=self.strides, padding=self.padding)
 
     def compute_output_shape(self, input_shape):
@@ -145,8 +152,9 @@ class _Pooling2D(Layer):
                for i in range(2)]
         if any(o is not None and o <= 0 for o in out):
             raise ValueError(
-                "Computed output size would be negative. Received: "
-                f"`inputs.shape={input_shape}` and `pool_size={self.pool_size}`.")
+                "Computed output size would be zero or negative. Received: "
+                f"`inputs.shape={_np_style(input_shape)}`, `pool_size={_np_style(self.pool_size)}`, "
+                f"`strides={self.strides}`, `padding={self.padding}`.")
         return (input_shape[0], out[0], out[1], input_shape[3])
 
     def get_config(self):
@@ -172,6 +180,7 @@ class _GlobalPooling2D(Layer):
         self.data_format = _data_format(data_format)
         self.keepdims = keepdims
         self.input_spec = InputSpec(ndim=4)
+        self.built = True  # no weights: built at once, as in Keras
 
     def compute_output_shape(self, input_shape):
         if self.keepdims:

@@ -13,9 +13,11 @@ __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "
 class InputLayer(Layer):
     """The entry point of a model: holds the symbolic input tensor (batch dimension None)."""
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None,
                  input_tensor=None, optional=False, name=None, **kwargs):
+        tensor_name = name  # Keras names the tensor after the `name` argument (else keras_tensor_N)
         super().__init__(name=name, dtype=dtype, **kwargs)
+        self.optional = bool(optional)
         if shape is not None and batch_shape is not None:
             raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
         if batch_shape is None:
@@ -29,7 +31,7 @@ class InputLayer(Layer):
                 raise ValueError(f"Invalid shape {tuple(batch_shape)}: dimensions must be non-negative ints or None")
         self.batch_shape = tuple(batch_shape)
         self.built = True
-        out = KerasTensor(self.batch_shape, dtype=self.dtype, name=self.name)
+        out = KerasTensor(self.batch_shape, dtype=self.dtype, name=tensor_name)
         Node(self, [], [out])
 
     def call(self, inputs):
@@ -39,10 +41,11 @@ class InputLayer(Layer):
         return self.batch_shape
 
     def get_config(self):
-        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False, "name": self.name}
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False, "ragged": False,
+                "name": self.name, "optional": self.optional}
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None, name=None,
           tensor=None, optional=False):
     """A symbolic input tensor of the given shape (without the batch dimension).
 
@@ -50,7 +53,7 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     at every `add()`; `lamina.Model(inputs, outputs)` builds functional models from it.
     """
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
-                       batch_shape=batch_shape, name=name)
+                       batch_shape=batch_shape, optional=optional, name=name)
     return layer.output
 
 
@@ -60,11 +63,11 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
-                 lora_rank=None, lora_alpha=None, **kwargs):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+                 lora_rank=None, lora_alpha=None, quantization_config=None, **kwargs):
+        if not isinstance(units, int) or units <= 0:  # checked before naming the layer, as Keras does
             raise ValueError(
                 f"Received an invalid value for `units`, expected a positive integer. Received: units={units}")
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -98,18 +101,10 @@ class Dense(Layer):
         config.update(units=self.units, activation=activations.serialize(self.activation),
                       use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer))
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                      bias_constraint=None, quantization_config=None)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("kernel_initializer", "bias_initializer"):
-            value = config.get(key)
-            if isinstance(value, dict):
-                cls_ = initializers.get(value["class_name"]).__class__
-                config[key] = cls_(**value.get("config", {}))
-        return super().from_config(config)
 
 
 class Activation(Layer):
@@ -118,6 +113,7 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
+        self.built = True
 
     def call(self, inputs):
         return self.activation(inputs)
@@ -144,6 +140,14 @@ class Dropout(Layer):
         self.rate = rate
         self.noise_shape = noise_shape
         self.seed = seed
+        self._seed_calls = 0  # a seeded Dropout draws the same masks, call after call, as Keras's
+        self.built = True
+
+    def _next_seed(self):
+        if self.seed is None:
+            return None
+        self._seed_calls += 1
+        return (self.seed * 1000003 + self._seed_calls) % (2 ** 31)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
@@ -152,7 +156,7 @@ class Dropout(Layer):
             return ops.multiply(inputs, 0.0)
         shape = inputs.shape if self.noise_shape is None else tuple(
             d if n is None else n for d, n in zip(inputs.shape, self.noise_shape))
-        keep = ops.greater_equal(_random.uniform(shape, seed=None), self.rate)
+        keep = ops.greater_equal(_random.uniform(shape, seed=self._next_seed()), self.rate)
         return ops.multiply(inputs, ops.multiply(ops.cast(keep, "float32"), 1.0 / (1.0 - self.rate)))
 
     def compute_output_shape(self, input_shape):
@@ -170,6 +174,9 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = data_format or "channels_last"
+        if self.data_format != "channels_last":  # lamina's images are NHWC only (as in conv.py)
+            raise ValueError(
+                f"lamina layers work on channels_last (NHWC) images only. Received: data_format={data_format}")
         self.input_spec = InputSpec(min_ndim=1)
 
     def call(self, inputs):
@@ -193,25 +200,27 @@ class Reshape(Layer):
         super().__init__(**kwargs)
         self.target_shape = tuple(target_shape)
         if sum(1 for d in self.target_shape if d == -1) > 1:
-            raise ValueError(f"There must be at most one unknown dimension (-1) in target_shape. "
-                             f"Received: target_shape={self.target_shape}")
+            raise ValueError("There must be at most one unknown dimension (-1) in `target_shape`. "
+                             f"Received: target_shape={self.target_shape}.")
+        self.built = True
 
     def _resolve(self, input_shape):
-        rest = input_shape[1:]
+        rest = tuple(input_shape[1:])
+        known_in = None if any(d is None for d in rest) else math.prod(rest)
         if -1 not in self.target_shape:
-            known_in = None if any(d is None for d in rest) else math.prod(rest)
             if known_in is not None and known_in != math.prod(self.target_shape):
-                raise ValueError(
-                    f"The total size of the target shape {self.target_shape} must equal the size of the "
-                    f"input shape {tuple(rest)} (without the batch axis).")
+                raise ValueError("The total size of the tensor must be unchanged. Received: "
+                                 f"input_shape={rest}, target_shape={self.target_shape}")
             return self.target_shape
-        if any(d is None for d in rest):
+        if known_in is None:
             return tuple(None if d == -1 else d for d in self.target_shape)
         known = math.prod(d for d in self.target_shape if d != -1)
-        total = math.prod(rest)
-        if known == 0 or total % known:
-            raise ValueError(f"Cannot reshape input of shape {tuple(rest)} to target_shape {self.target_shape}")
-        return tuple(total // known if d == -1 else d for d in self.target_shape)
+        if known == 0 or known_in % known:
+            raise ValueError(
+                "The total size of the tensor must be unchanged, however, the input size cannot by "
+                "divided by the specified dimensions in target_shape. Received: "
+                f"input_shape={rest}, target_shape={self.target_shape}")
+        return tuple(known_in // known if d == -1 else d for d in self.target_shape)
 
     def call(self, inputs):
         return ops.reshape(inputs, (inputs.shape[0],) + self._resolve(tuple(inputs.shape)))

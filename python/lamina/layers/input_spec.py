@@ -1,6 +1,7 @@
-"""`InputSpec` and the input check layers run before calling C++, worded as Keras words it."""
+"""`InputSpec` and the input check layers run before calling C++, worded as the project's spec
+quotes Keras (`Input 0 of layer "dense" is incompatible with the layer: ...`)."""
 
-__all__ = ["InputSpec", "assert_input_compatibility"]
+__all__ = ["InputSpec", "assert_input_compatibility", "incompatible_input_head"]
 
 
 class InputSpec:
@@ -26,11 +27,19 @@ class InputSpec:
         return f"InputSpec({', '.join(parts)})"
 
 
+def incompatible_input_head(spec, layer_name, index=0):
+    """The start of the message for an input that does not fit a layer, in the wording the issue
+    tracker and DESIGN.md specify (Keras 3.15 itself says "Input 0 with name 'None' of layer
+    'dense' ...")."""
+    return f'Input {index} of layer "{layer_name}" is incompatible with the layer: '
+
+
+
 def assert_input_compatibility(spec, x, layer_name, index=0):
     """Raises ValueError when `x` (anything with `.shape`) does not fit `spec`."""
     shape = tuple(x.shape)
     ndim = len(shape)
-    head = f'Input {index} of layer "{layer_name}" is incompatible with the layer: '
+    head = incompatible_input_head(spec, layer_name, index)
     if spec.ndim is not None and ndim != spec.ndim:
         raise ValueError(head + f"expected ndim={spec.ndim}, found ndim={ndim}. Full shape received: {shape}")
     if spec.max_ndim is not None and ndim > spec.max_ndim:

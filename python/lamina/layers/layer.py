@@ -5,19 +5,16 @@ known. Calling a layer on a symbolic `KerasTensor` (from `lamina.Input`) builds 
 node without computing anything; calling it on data runs `call()` through lamina's C++ ops.
 """
 import inspect
+import warnings
 
 from lamina import initializers
 from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.layers.input_spec import InputSpec, assert_input_compatibility
 from lamina.layers.symbolic import KerasTensor, Node
-from lamina.utils.naming import auto_name, to_snake_case
+from lamina.utils.naming import NameScope, auto_name, current_path, to_snake_case
 from lamina.variables import Variable
 
 __all__ = ["Layer"]
-
-
-def _shape_of(x):
-    return tuple(x.shape)
 
 
 class Layer:
@@ -33,8 +30,9 @@ class Layer:
         if kwargs:
             raise ValueError(
                 f"Unrecognized keyword arguments passed to {self.__class__.__name__}: {kwargs}")
-        if name is not None and not isinstance(name, str):
-            raise ValueError(f"Argument `name` must be a string. Received: name={name!r}")
+        if name is not None and (not isinstance(name, str) or "/" in name):
+            raise ValueError("Argument `name` must be a string and cannot contain character `/`. "
+                             f"Received: name={name} (of type {type(name)})")
         object.__setattr__(self, "_tracked_layers", [])
         object.__setattr__(self, "_trainable_vars", [])  # created trainable (freezing flips them)
         object.__setattr__(self, "_non_trainable_vars", [])  # created non-trainable (e.g. statistics)
@@ -45,10 +43,15 @@ class Layer:
         self.input_spec = None
         self._inbound_nodes = []
         self._build_shapes_dict = None
+        self._parent_path = None  # the name-scope path the layer was first built or called under
         self.supports_masking = False
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if input_shape is not None:
+            warnings.warn(
+                "Do not pass an `input_shape`/`input_dim` argument to a layer. When using Sequential "
+                "models, prefer using an `Input(shape)` object as the first layer in the model instead.",
+                stacklevel=2)
             self._input_shape_arg = (batch_size,) + tuple(input_shape)
         self._call_has_training = "training" in inspect.signature(self.call).parameters
 
@@ -78,7 +81,8 @@ class Layer:
         init = initializers.get(initializer)
         name = name or auto_name("variable")
         v = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name)
-        v.path = f"{self.name}/{name}"
+        with NameScope(self.name, self):
+            v.path = f"{current_path()}/{name}"
         if trainable:
             v.trainable = self.trainable
             self._trainable_vars.append(v)
@@ -99,28 +103,40 @@ class Layer:
         for layer in self._layers_for_weights:
             layer.trainable = value
 
+    def _all_weights(self):
+        """The layer's own weights (created trainable first, in creation order), then each
+        sub-layer's, without duplicates: Keras's order, which freezing does not change."""
+        out, seen = [], set()
+        for w in self._trainable_vars + self._non_trainable_vars:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        for layer in self._layers_for_weights:
+            for w in layer._all_weights():
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
     @property
     def trainable_weights(self):
         """Weights updated by training: none when the layer is frozen."""
         if not self.trainable:
             return []
-        out = [v for v in self._trainable_vars if v.trainable]
-        for layer in self._layers_for_weights:
-            out.extend(w for w in layer.trainable_weights if w not in out)
-        return out
+        return [w for w in self._all_weights() if w.trainable]
 
     @property
     def non_trainable_weights(self):
-        out = [v for v in self._trainable_vars if not v.trainable or not self.trainable]
-        out += self._non_trainable_vars
-        for layer in self._layers_for_weights:
-            out.extend(w for w in layer.non_trainable_weights if w not in out)
-        return out
+        """Weights training leaves alone: all of them when the layer is frozen."""
+        if not self.trainable:
+            return self._all_weights()
+        return [w for w in self._all_weights() if not w.trainable]
 
     @property
     def weights(self):
-        """All weights: the trainable ones first, as Keras orders them."""
-        return self.trainable_weights + [w for w in self.non_trainable_weights]
+        """All weights: each layer's trainable ones first, then its non-trainable ones, as Keras
+        orders them."""
+        return self._all_weights()
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
@@ -133,7 +149,7 @@ class Layer:
                 "You tried to call `count_params` on layer '" + self.name + "', but the layer isn't "
                 "built. You can build it manually via: `layer.build(input_shape)`.")
         total = 0
-        for w in self.weights:
+        for w in self._all_weights():
             n = 1
             for d in w.shape:
                 n *= d
@@ -171,12 +187,18 @@ class Layer:
         raise NotImplementedError(
             f"Layer {self.__class__.__name__} should implement `def compute_output_shape(self, input_shape)`.")
 
+    def _open_name_scope(self):
+        if self._parent_path is None:
+            self._parent_path = current_path()
+        return NameScope(self.name, self)
+
     def _maybe_build(self, input_shape):
         if self.built:
             return
         input_shape = tuple(input_shape)
         self._build_shapes_dict = {"input_shape": input_shape}
-        self.build(input_shape)
+        with self._open_name_scope():
+            self.build(input_shape)
         self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
@@ -186,16 +208,20 @@ class Layer:
             inputs = convert_to_tensor(inputs)
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
-        self._maybe_build(inputs.shape)
         if not self._call_has_training:
             kwargs.pop("training", None)
-        return self.call(inputs, *args, **kwargs)
+        if self.built and not self._tracked_layers:  # nothing can create weights: skip the name scope
+            return self.call(inputs, *args, **kwargs)
+        with self._open_name_scope():  # weights built here get paths under this layer's
+            self._maybe_build(inputs.shape)
+            return self.call(inputs, *args, **kwargs)
 
     def _symbolic_call(self, inputs, *args, **kwargs):
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
-        self._maybe_build(inputs.shape)
-        out_shape = self.compute_output_shape(tuple(inputs.shape))
+        with self._open_name_scope():
+            self._maybe_build(inputs.shape)
+            out_shape = self.compute_output_shape(tuple(inputs.shape))
         output = KerasTensor(out_shape, dtype=self.dtype)
         Node(self, [inputs], [output])
         return output
@@ -220,10 +246,7 @@ class Layer:
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
-        if getattr(self, "_input_shape_arg", None) is not None:
-            config["batch_input_shape"] = self._input_shape_arg
-        return config
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
 
     @classmethod
     def from_config(cls, config):

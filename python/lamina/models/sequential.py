@@ -19,6 +19,7 @@ class Sequential(Model):
     def __init__(self, layers=None, trainable=True, name=None):
         super().__init__(trainable=trainable, name=name)
         self._layers = []
+        self._graph = None  # (input KerasTensor, output KerasTensor) of the last build
         if layers is not None:
             if isinstance(layers, (Layer, KerasTensor)):
                 layers = [layers]
@@ -34,6 +35,12 @@ class Sequential(Model):
         if layers and isinstance(layers[0], InputLayer):
             return layers[1:]
         return list(layers)
+
+    @layers.setter
+    def layers(self, _):
+        raise AttributeError(
+            "`Sequential.layers` attribute is reserved and should not be used. "
+            "Use `add()` and `pop()` to change the layers in this model.")
 
     @property
     def _layers_for_weights(self):
@@ -67,6 +74,7 @@ class Sequential(Model):
                 f"is already the name of a layer in this model. Update the `name` argument to pass a unique name.")
         self._layers.append(layer)
         self.built = False
+        self._graph = None
         if rebuild:
             self._maybe_rebuild()
 
@@ -76,12 +84,14 @@ class Sequential(Model):
             raise IndexError(f"pop from an empty Sequential model '{self.name}'")
         layer = self._layers.pop()
         self.built = False
+        self._graph = None
         if rebuild:
             self._maybe_rebuild()
         return layer
 
     def _maybe_rebuild(self):
         self.built = False
+        self._graph = None
         if not self.layers:
             return
         if isinstance(self._layers[0], InputLayer):
@@ -97,8 +107,12 @@ class Sequential(Model):
             raise ValueError(
                 f"Sequential model {self.name} cannot be built because it has no layers. "
                 "Call `model.add(layer)`.")
+        if input_shape is None and self._layers and isinstance(self._layers[0], InputLayer):
+            input_shape = self._layers[0].batch_shape
         if input_shape is None:
-            raise ValueError("You must provide an `input_shape` argument.")
+            raise ValueError(
+                f"You must provide an `input_shape` argument to build Sequential model '{self.name}', "
+                "e.g. `model.build((None, 4))`.")
         input_shape = tuple(input_shape)
         if isinstance(self._layers[0], InputLayer):
             if self._layers[0].batch_shape[1:] != input_shape[1:]:
@@ -107,9 +121,11 @@ class Sequential(Model):
                     f"{self._layers[0].batch_shape}. You cannot build it with input_shape {input_shape}")
         else:
             self._layers.insert(0, InputLayer(batch_shape=input_shape))
-        x = self._layers[0].output
-        for layer in self._layers[1:]:
-            x = layer(x)
+        x = inputs = self._layers[0].output
+        with self._open_name_scope():  # weights made here get paths `<model>/<layer>/<weight>`
+            for layer in self._layers[1:]:
+                x = layer(x)
+        self._graph = (inputs, x)
         self._build_shapes_dict = {"input_shape": input_shape}
         self.built = True
 
@@ -120,7 +136,8 @@ class Sequential(Model):
             self.build(inputs.shape)
         if isinstance(inputs, KerasTensor):
             return Layer._symbolic_call(self, inputs, *args, **kwargs)
-        return self.call(inputs, *args, **kwargs)
+        with self._open_name_scope():
+            return self.call(inputs, *args, **kwargs)
 
     def call(self, inputs, training=None):
         x = inputs
@@ -133,6 +150,30 @@ class Sequential(Model):
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
         return shape
+
+    # ------------------------------------------------------------------ graph attributes (once built)
+    def _graph_part(self, what, index):
+        if self._graph is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no defined {what} yet.")
+        return self._graph[index]
+
+    @property
+    def inputs(self):
+        """[the symbolic input] once the model is built (AttributeError before)."""
+        return [self._graph_part("inputs", 0)]
+
+    @property
+    def outputs(self):
+        """[the symbolic output of the top layer] once the model is built (AttributeError before)."""
+        return [self._graph_part("outputs", 1)]
+
+    @property
+    def input_shape(self):
+        return self._graph_part("input shape", 0).shape
+
+    @property
+    def output_shape(self):
+        return self._graph_part("output shape", 1).shape
 
     # ------------------------------------------------------------------ weights and summary
     def _require_built(self, what):
@@ -155,5 +196,30 @@ class Sequential(Model):
         return super().summary(*args, **kwargs)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "layers": [{"class_name": l.__class__.__name__, "config": l.get_config()} for l in self._layers]}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype,
+                  "layers": [{"class_name": l.__class__.__name__, "config": l.get_config()}
+                             for l in self._layers]}
+        if self._graph is not None:
+            config["build_input_shape"] = self._layers[0].batch_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A new model with the same layers (new weights), built if the config says it was."""
+        from lamina import layers as layers_module
+
+        if "name" not in config or "layers" not in config:
+            raise ValueError("A Sequential model configuration must be a dictionary containing the "
+                             f"'name' and 'layers' keys. Received: config={config}")
+        model = cls(name=config["name"], trainable=config.get("trainable", True))
+        for item in config["layers"]:
+            name = item["class_name"]
+            layer_cls = cls if name == "Sequential" else getattr(layers_module, name, None)
+            if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
+                raise ValueError(f"Unknown layer class in a Sequential config: {name}")
+            model.add(layer_cls.from_config(item["config"]), rebuild=False)
+        if config.get("build_input_shape") is not None and not model.built:
+            model.build(config["build_input_shape"])
+        else:
+            model._maybe_rebuild()
+        return model

@@ -5,7 +5,7 @@ import numpy as _np
 
 from lamina import _core
 
-__all__ = ["set_random_seed"]
+__all__ = ["clear_session", "set_random_seed"]
 
 
 def set_random_seed(seed):
@@ -17,3 +17,14 @@ def set_random_seed(seed):
     _random.seed(seed)
     _np.random.seed(seed % (2 ** 32))
     _core.set_random_seed(seed)
+
+
+def clear_session(free_memory=True):
+    """Forgets the automatic names handed out so far: the next Dense is `dense` again (as
+    `keras.utils.clear_session()`). Existing layers and models keep their names and weights."""
+    from lamina import variables
+    from lamina.utils import naming
+
+    naming.reset_uids()
+    naming.reset_name_scopes()
+    variables._variable_names.clear()

@@ -1,4 +1,5 @@
-"""Automatic names: `dense`, `dense_1`, ... unique in the process, as Keras makes them."""
+"""Automatic names (`dense`, `dense_1`, ... unique in the process, as Keras makes them) and the name
+scopes that give weights their paths (`sequential/dense/kernel`)."""
 import collections
 import re
 
@@ -27,3 +28,44 @@ def auto_name(prefix):
 def reset_uids():
     """Forgets every name handed out (used by `clear_session`)."""
     _uids.clear()
+
+
+# Keras's name scopes: a weight created while a model builds its layers gets the path
+# `<model>/<layer>/<weight>` (`sequential/dense/kernel`); a layer built on its own, `dense/kernel`.
+_name_scope_stack = []
+
+
+class NameScope:
+    """Enters `name` for `caller` (a layer); re-entering the same caller's scope adds nothing. A caller
+    that remembers where it was first used (`caller._parent_path`) is placed under that path."""
+
+    def __init__(self, name, caller):
+        self.name = name
+        self.caller = caller
+        self.override_parent = getattr(caller, "_parent_path", None)
+        self._pushed = False
+
+    def __enter__(self):
+        top = _name_scope_stack[-1] if _name_scope_stack else None
+        if top is None or top.caller is not self.caller or top.name != self.name:
+            _name_scope_stack.append(self)
+            self._pushed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self._pushed:
+            _name_scope_stack.pop()
+
+
+def current_path():
+    """The path of the scopes entered now: `outer/inner` ('' outside any scope)."""
+    parts = []
+    for scope in _name_scope_stack:
+        if scope.override_parent is not None:
+            parts = [p for p in scope.override_parent.split("/") if p]
+        parts.append(scope.name)
+    return "/".join(parts)
+
+
+def reset_name_scopes():
+    del _name_scope_stack[:]

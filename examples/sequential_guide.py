@@ -1,0 +1,135 @@
+"""The Keras guide "The Sequential model", walked with lamina.
+
+Every snippet of the guide from "when to use a Sequential model" through "a common debugging
+workflow: add() + summary()" runs here as the guide writes it, with `import lamina as keras` and
+`from lamina import layers, ops`, and prints what the guide prints. (Feature extraction, training
+and transfer learning come with later versions of lamina.)
+
+    python examples/sequential_guide.py
+"""
+import time
+
+import numpy as np
+
+import lamina as keras
+from lamina import layers, ops
+
+
+def section(title):
+    print(f"\n=== {title}")
+
+
+section("When to use a Sequential model")
+# Define Sequential model with 3 layers
+model = keras.Sequential(
+    [
+        layers.Dense(2, activation="relu", name="layer1"),
+        layers.Dense(3, activation="relu", name="layer2"),
+        layers.Dense(4, name="layer3"),
+    ]
+)
+# Call model on a test input
+x = ops.ones((3, 3))
+y = model(x)
+print("y:", y)
+
+# is equivalent to this function
+layer1 = layers.Dense(2, activation="relu", name="layer1")
+layer2 = layers.Dense(3, activation="relu", name="layer2")
+layer3 = layers.Dense(4, name="layer3")
+x = ops.ones((3, 3))
+y = layer3(layer2(layer1(x)))
+print("y.shape:", y.shape)
+
+section("Creating a Sequential model")
+model = keras.Sequential(
+    [
+        layers.Dense(2, activation="relu"),
+        layers.Dense(3, activation="relu"),
+        layers.Dense(4),
+    ]
+)
+print(model.layers)
+
+model = keras.Sequential()
+model.add(layers.Dense(2, activation="relu"))
+model.add(layers.Dense(3, activation="relu"))
+model.add(layers.Dense(4))
+model.pop()
+print(len(model.layers))  # 2
+
+model = keras.Sequential(name="my_sequential")
+model.add(layers.Dense(2, activation="relu", name="layer1"))
+model.add(layers.Dense(3, activation="relu", name="layer2"))
+model.add(layers.Dense(4, name="layer3"))
+
+section("Specifying the input shape in advance")
+layer = layers.Dense(3)
+print(layer.weights)  # Empty
+
+# Call layer on a test input
+x = ops.ones((1, 4))
+y = layer(x)
+print(layer.weights)  # Now it has weights, of shape (4, 3) and (3,)
+
+model = keras.Sequential(
+    [
+        layers.Dense(2, activation="relu"),
+        layers.Dense(3, activation="relu"),
+        layers.Dense(4),
+    ]
+)  # No weights at this stage!
+try:
+    model.weights  # At this point, you can't do this
+except ValueError as e:
+    print("model.weights before the model is built:", e)
+
+# Call the model on a test input
+x = ops.ones((1, 4))
+y = model(x)
+print("Number of weights after calling the model:", len(model.weights))  # 6
+model.summary()
+
+model = keras.Sequential()
+model.add(keras.Input(shape=(4,)))
+model.add(layers.Dense(2, activation="relu"))
+model.summary()
+print(model.layers)
+
+section("A common debugging workflow: add() + summary()")
+model = keras.Sequential()
+model.add(keras.Input(shape=(250, 250, 3)))  # 250x250 RGB images
+model.add(layers.Conv2D(32, 5, strides=2, activation="relu"))
+model.add(layers.Conv2D(32, 3, activation="relu"))
+model.add(layers.MaxPooling2D(3))
+
+# Can you guess what the current output shape is at this point? Probably not.
+# Let's just print it:
+model.summary()
+
+# The answer was: (40, 40, 32), so we can keep downsampling...
+model.add(layers.Conv2D(32, 3, activation="relu"))
+model.add(layers.Conv2D(32, 3, activation="relu"))
+model.add(layers.MaxPooling2D(3))
+model.add(layers.Conv2D(32, 3, activation="relu"))
+model.add(layers.Conv2D(32, 3, activation="relu"))
+model.add(layers.MaxPooling2D(2))
+
+# And now?
+model.summary()
+
+# Now that we have 4x4 feature maps, time to apply global max pooling.
+model.add(layers.GlobalMaxPooling2D())
+
+# Finally, we add a classification layer.
+model.add(layers.Dense(10))
+model.summary()
+
+section("Running the guide's CNN")
+images = np.random.default_rng(0).random((16, 250, 250, 3), dtype=np.float32)
+model(images[:1])  # warm-up
+start = time.perf_counter()
+logits = model(images)
+elapsed = time.perf_counter() - start
+print(f"logits for 16 images of 250x250x3: shape {logits.shape}, "
+      f"{elapsed * 1e3:.0f} ms ({16 / elapsed:.0f} images/s on {keras.get_num_threads()} threads)")
