@@ -7,7 +7,7 @@ from lamina.layers.input_spec import InputSpec
 from lamina.layers.layer import Layer
 from lamina.layers.symbolic import KerasTensor, Node
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Reshape"]
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Lambda", "Reshape"]
 
 
 class InputLayer(Layer):
@@ -231,4 +231,38 @@ class Reshape(Layer):
     def get_config(self):
         config = super().get_config()
         config["target_shape"] = self.target_shape
+        return config
+
+
+class Lambda(Layer):
+    """Wraps a function of tensors as a layer: `layers.Lambda(lambda x: ops.square(x))`.
+
+    `output_shape` (a shape without the batch axis, or a function of the input shape) spares the
+    trial run that otherwise infers the shape in symbolic calls; `arguments` are passed to
+    `function` as keyword arguments. Lambda layers hold no weights.
+    """
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise ValueError(f"Lambda expects a callable `function`. Received: {function!r}")
+        self.function = function
+        self._output_shape = output_shape
+        self.arguments = dict(arguments or {})
+        self.built = True
+
+    def call(self, inputs, mask=None, training=None):
+        return self.function(inputs, **self.arguments)
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            raise NotImplementedError  # inferred by running the function once (Layer._output_shapes)
+        if callable(self._output_shape):
+            return tuple(self._output_shape(input_shape))
+        return (tuple(input_shape)[0],) + tuple(self._output_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["function"] = getattr(self.function, "__name__", repr(self.function))
+        config["arguments"] = self.arguments
         return config

@@ -11,6 +11,7 @@ from lamina import initializers
 from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.layers.input_spec import InputSpec, assert_input_compatibility
 from lamina.layers.symbolic import KerasTensor, Node
+from lamina.utils import tree
 from lamina.utils.naming import NameScope, auto_name, current_path, to_snake_case
 from lamina.variables import Variable
 
@@ -33,7 +34,8 @@ class Layer:
         if name is not None and (not isinstance(name, str) or "/" in name):
             raise ValueError("Argument `name` must be a string and cannot contain character `/`. "
                              f"Received: name={name} (of type {type(name)})")
-        object.__setattr__(self, "_tracked_layers", [])
+        if "_tracked_layers" not in self.__dict__:
+            object.__setattr__(self, "_tracked_layers", [])
         object.__setattr__(self, "_trainable_vars", [])  # created trainable (freezing flips them)
         object.__setattr__(self, "_non_trainable_vars", [])  # created non-trainable (e.g. statistics)
         self.name = name or auto_name(to_snake_case(self.__class__.__name__))
@@ -57,6 +59,8 @@ class Layer:
 
     # ------------------------------------------------------------------ tracking
     def __setattr__(self, name, value):
+        if "_tracked_layers" not in self.__dict__:  # a subclass setting attributes before super().__init__()
+            object.__setattr__(self, "_tracked_layers", [])
         if isinstance(value, Layer) and name != "_tracked_layers":
             if value not in self._tracked_layers:
                 self._tracked_layers.append(value)
@@ -195,36 +199,82 @@ class Layer:
     def _maybe_build(self, input_shape):
         if self.built:
             return
-        input_shape = tuple(input_shape)
+        if tree.is_shape(input_shape):
+            input_shape = tuple(input_shape)
         self._build_shapes_dict = {"input_shape": input_shape}
         with self._open_name_scope():
             self.build(input_shape)
         self.built = True
 
+    def _check_inputs(self, inputs):
+        """Input-spec check: one spec for a single input, or one per input of a list."""
+        spec = self.input_spec
+        if spec is None:
+            return
+        if isinstance(spec, (list, tuple)):
+            flat = tree.flatten(inputs)
+            for i, (s, x) in enumerate(zip(spec, flat)):
+                if s is not None:
+                    assert_input_compatibility(s, x, self.name, i)
+        elif not tree.is_nested(inputs):
+            assert_input_compatibility(spec, inputs, self.name)
+
     def __call__(self, inputs, *args, **kwargs):
-        if isinstance(inputs, KerasTensor):
-            return self._symbolic_call(inputs, *args, **kwargs)
         if type(inputs) is not Tensor:
-            inputs = convert_to_tensor(inputs)
-        if self.input_spec is not None:
-            assert_input_compatibility(self.input_spec, inputs, self.name)
+            if isinstance(inputs, KerasTensor) or (
+                    tree.is_nested(inputs) and any(isinstance(t, KerasTensor) for t in tree.flatten(inputs))):
+                return self._symbolic_call(inputs, *args, **kwargs)
+            if tree.is_nested(inputs):
+                inputs = tree.map_structure(lambda t: t if type(t) is Tensor else convert_to_tensor(t), inputs)
+            else:
+                inputs = convert_to_tensor(inputs)
+        self._check_inputs(inputs)
         if not self._call_has_training:
             kwargs.pop("training", None)
         if self.built and not self._tracked_layers:  # nothing can create weights: skip the name scope
             return self.call(inputs, *args, **kwargs)
         with self._open_name_scope():  # weights built here get paths under this layer's
-            self._maybe_build(inputs.shape)
+            self._maybe_build(tree.map_structure(lambda t: tuple(t.shape), inputs))
             return self.call(inputs, *args, **kwargs)
 
     def _symbolic_call(self, inputs, *args, **kwargs):
-        if self.input_spec is not None:
-            assert_input_compatibility(self.input_spec, inputs, self.name)
+        if args:
+            raise ValueError(
+                f"Layer {self.name}: extra positional arguments are not supported in a symbolic call; "
+                "pass them as keyword arguments.")
+        self._check_inputs(inputs)
+        shapes = tree.map_structure(lambda t: tuple(t.shape), inputs)
         with self._open_name_scope():
-            self._maybe_build(inputs.shape)
-            out_shape = self.compute_output_shape(tuple(inputs.shape))
-        output = KerasTensor(out_shape, dtype=self.dtype)
-        Node(self, [inputs], [output])
-        return output
+            self._maybe_build(shapes)
+            out_shapes = self._output_shapes(inputs, shapes, kwargs)
+        out_dtype = getattr(self, "compute_dtype", None) or self.dtype
+        outputs = tree.map_shape_structure(lambda s: KerasTensor(s, dtype=out_dtype), out_shapes)
+        Node(self, inputs, outputs, {k: v for k, v in kwargs.items() if k != "training"})
+        return outputs
+
+    def _output_shapes(self, inputs, shapes, kwargs):
+        """compute_output_shape(), or, for layers that do not define it (user layers), the shapes
+        found by running call() once on zeros (None dimensions taken as 1, and given back as None)."""
+        try:
+            return self.compute_output_shape(shapes)
+        except NotImplementedError:
+            pass
+        from lamina import autograd, ops
+
+        def zeros(t):
+            return ops.zeros(tuple(1 if d is None else d for d in t.shape), t.dtype)
+
+        dummy = tree.map_structure(zeros, inputs)
+        kwargs = dict(kwargs)
+        if self._call_has_training:
+            kwargs["training"] = False
+        else:
+            kwargs.pop("training", None)
+        with autograd.no_grad():
+            out = self.call(dummy, **kwargs)
+        unknown_batch = any(t.shape and t.shape[0] is None for t in tree.flatten(inputs))
+        return tree.map_structure(
+            lambda t: ((None,) + tuple(t.shape)[1:]) if unknown_batch and len(t.shape) else tuple(t.shape), out)
 
     # ------------------------------------------------------------------ graph attributes
     def _node_attribute(self, attr):

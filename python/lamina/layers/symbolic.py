@@ -30,13 +30,31 @@ class KerasTensor:
 
 
 class Node:
-    """One call of a layer on symbolic inputs: links input tensors to output tensors."""
+    """One call of a layer on symbolic inputs: links input tensors to output tensors.
 
-    def __init__(self, layer, input_tensors, output_tensors):
+    `arguments` is the structure the layer was called with (a tensor, or a list / dict of them),
+    `outputs` the structure it returned; `call_kwargs` the other keyword arguments of the call.
+    """
+
+    def __init__(self, layer, arguments, outputs, call_kwargs=None):
+        from lamina.utils import tree
+
         self.operation = layer
-        self.input_tensors = list(input_tensors)
-        self.output_tensors = list(output_tensors)
+        self.arguments = arguments
+        self.outputs = outputs
+        self.call_kwargs = dict(call_kwargs or {})
+        self.input_tensors = [t for t in tree.flatten(arguments) if isinstance(t, KerasTensor)]
+        self.output_tensors = tree.flatten(outputs)
         index = len(layer._inbound_nodes)
         for i, t in enumerate(self.output_tensors):
             t._keras_history = (layer, index, i)
         layer._inbound_nodes.append(self)
+
+    @property
+    def parent_nodes(self):
+        """The nodes that produced this node's inputs."""
+        out = []
+        for t in self.input_tensors:
+            layer, index, _ = t._keras_history
+            out.append(layer._inbound_nodes[index])
+        return out

@@ -4,6 +4,8 @@ from lamina.layers.core import InputLayer
 from lamina.layers.layer import Layer
 from lamina.layers.symbolic import KerasTensor
 from lamina.models.model import Model
+from lamina.utils import tree
+from lamina.utils.naming import auto_name
 
 __all__ = ["Sequential"]
 
@@ -98,6 +100,8 @@ class Sequential(Model):
             self.build(self._layers[0].batch_shape)
         elif getattr(self._layers[0], "_input_shape_arg", None) is not None:
             self.build(self._layers[0]._input_shape_arg)
+        elif isinstance(self._layers[0], Model) and tree.is_shape(getattr(self._layers[0], "input_shape", None) or 0):
+            self.build(self._layers[0].input_shape)  # a model with a known input shape (e.g. functional)
 
     # ------------------------------------------------------------------ building and calling
     def build(self, input_shape=None):
@@ -122,6 +126,7 @@ class Sequential(Model):
         else:
             self._layers.insert(0, InputLayer(batch_shape=input_shape))
         x = inputs = self._layers[0].output
+        auto_name("functional")  # Keras builds a functional model here: keep its automatic names in step
         with self._open_name_scope():  # weights made here get paths `<model>/<layer>/<weight>`
             for layer in self._layers[1:]:
                 x = layer(x)

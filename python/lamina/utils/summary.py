@@ -50,10 +50,19 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
                   show_trainable=False, layer_range=None):
     """Prints the model's layers, output shapes and parameter counts (Keras 3's layout)."""
     layers = model.layers
-    default_line_length = 88
-    positions = positions or [0.45, 0.80, 1.0]
-    header = ["Layer (type)", "Output Shape", "Param #"]
-    alignment = ["left", "left", "right"]
+    relevant_nodes = getattr(model, "_nodes", None)
+    sequential_like = model._is_chain() if hasattr(model, "_is_chain") else True
+    if sequential_like:
+        default_line_length = 88
+        positions = positions or [0.45, 0.80, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        alignment = ["left", "left", "right"]
+    else:
+        default_line_length = 108
+        positions = positions or [0.3, 0.56, 0.74, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        alignment = ["left", "left", "right", "left"]
+        relevant = {id(n) for n in relevant_nodes}
     if show_trainable:
         default_line_length += 12
         positions = [p * 0.90 for p in positions] + [1.0]
@@ -80,12 +89,24 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
         else:
             params = _num(f"{layer.count_params():,}")
         row = [name, _format_shape(layer), params]
+        if not sequential_like:
+            row.append(connections(layer))
         if show_trainable:
             if layer.weights:
                 row.append(_bold("Y", 34) if layer.trainable else _bold("N", 9))
             else:
                 row.append(_bold("-"))
         return row
+
+    def connections(layer):
+        parts = []
+        for node in layer._inbound_nodes:
+            if id(node) not in relevant:
+                continue
+            for t in node.input_tensors:
+                inbound, node_index, tensor_index = t._keras_history
+                parts.append(f"{rich.markup.escape(inbound.name)}[{_num(node_index)}][{_num(tensor_index)}]")
+        return ", ".join(parts) if parts else "-"
 
     def rows_of(layer, level=0):
         prefix = "   " * level + "└ " if level else ""
