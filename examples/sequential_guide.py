@@ -1,9 +1,9 @@
 """The Keras guide "The Sequential model", walked with lamina.
 
-Every snippet of the guide from "when to use a Sequential model" through "a common debugging
-workflow: add() + summary()" runs here as the guide writes it, with `import lamina as keras` and
-`from lamina import layers, ops`, and prints what the guide prints. (Feature extraction, training
-and transfer learning come with later versions of lamina.)
+Every snippet of the guide from "when to use a Sequential model" through "feature extraction with a
+Sequential model" runs here as the guide writes it, with `import lamina as keras` and
+`from lamina import layers, ops`, and prints what the guide prints. (Training and transfer learning
+come with later versions of lamina.)
 
     python examples/sequential_guide.py
 """
@@ -124,6 +124,42 @@ model.add(layers.GlobalMaxPooling2D())
 # Finally, we add a classification layer.
 model.add(layers.Dense(10))
 model.summary()
+
+section("Feature extraction with a Sequential model")
+initial_model = keras.Sequential(
+    [
+        keras.Input(shape=(250, 250, 3)),
+        layers.Conv2D(32, 5, strides=2, activation="relu"),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.Conv2D(32, 3, activation="relu"),
+    ]
+)
+feature_extractor = keras.Model(
+    inputs=initial_model.inputs,
+    outputs=[layer.output for layer in initial_model.layers],
+)
+
+# Call feature extractor on test input.
+x = ops.ones((1, 250, 250, 3))
+features = feature_extractor(x)
+print("features of every layer:", [f.shape for f in features])
+
+initial_model = keras.Sequential(
+    [
+        keras.Input(shape=(250, 250, 3)),
+        layers.Conv2D(32, 5, strides=2, activation="relu"),
+        layers.Conv2D(32, 3, activation="relu", name="my_intermediate_layer"),
+        layers.Conv2D(32, 3, activation="relu"),
+    ]
+)
+feature_extractor = keras.Model(
+    inputs=initial_model.inputs,
+    outputs=initial_model.get_layer(name="my_intermediate_layer").output,
+)
+# Call feature extractor on test input.
+x = ops.ones((1, 250, 250, 3))
+features = feature_extractor(x)
+print("features of my_intermediate_layer:", features.shape)
 
 section("Running the guide's CNN")
 images = np.random.default_rng(0).random((16, 250, 250, 3), dtype=np.float32)
