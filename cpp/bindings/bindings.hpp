@@ -9,6 +9,7 @@ namespace bindings {
 void init_tensor(pybind11::module_& m);
 void init_autograd(pybind11::module_& m);
 void init_ops(pybind11::module_& m);
+void init_optim(pybind11::module_& m);
 
 }  // namespace bindings
 }  // namespace lamina

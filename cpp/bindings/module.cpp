@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   lamina::bindings::init_tensor(m);
   lamina::bindings::init_autograd(m);
   lamina::bindings::init_ops(m);
+  lamina::bindings::init_optim(m);
 }

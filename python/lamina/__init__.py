@@ -17,6 +17,7 @@ from lamina import activations
 from lamina import initializers
 from lamina import layers
 from lamina import models
+from lamina import optimizers
 from lamina.layers import Input, InputSpec, KerasTensor, Layer
 from lamina.models import Model, Sequential
 
@@ -46,4 +47,4 @@ def cmake_dir():
 
 __all__ = ["Tensor", "Variable", "GradientTape", "no_grad", "ops", "random", "utils",
            "activations", "initializers", "layers", "models", "Input", "InputSpec", "KerasTensor",
-           "Layer", "Model", "Sequential", "set_num_threads", "get_num_threads", "cmake_dir"]
+           "Layer", "Model", "Sequential", "optimizers", "set_num_threads", "get_num_threads", "cmake_dir"]

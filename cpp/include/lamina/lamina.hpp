@@ -3,5 +3,6 @@
 #include "lamina/autograd.hpp"
 #include "lamina/error.hpp"
 #include "lamina/ops.hpp"
+#include "lamina/optim.hpp"
 #include "lamina/runtime.hpp"
 #include "lamina/tensor.hpp"
