@@ -18,6 +18,9 @@ from lamina import initializers
 from lamina import layers
 from lamina import models
 from lamina import optimizers
+from lamina import losses
+from lamina import metrics
+from lamina import callbacks
 from lamina.layers import Input, InputSpec, KerasTensor, Layer
 from lamina.models import Model, Sequential
 
@@ -46,5 +49,5 @@ def cmake_dir():
 
 
 __all__ = ["Tensor", "Variable", "GradientTape", "no_grad", "ops", "random", "utils",
-           "activations", "initializers", "layers", "models", "Input", "InputSpec", "KerasTensor",
+           "activations", "callbacks", "initializers", "layers", "losses", "metrics", "models", "optimizers", "Input", "InputSpec", "KerasTensor",
            "Layer", "Model", "Sequential", "optimizers", "set_num_threads", "get_num_threads", "cmake_dir"]

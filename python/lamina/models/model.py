@@ -3,12 +3,13 @@
 `lamina.Model(inputs, outputs)` builds a functional model; subclassing `lamina.Model` (layers as
 attributes, `call(self, inputs, training=None)`) builds a subclassed one."""
 from lamina.layers.layer import Layer
+from lamina.models.trainer import Trainer
 from lamina.utils.summary import print_summary
 
 __all__ = ["Model"]
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """A layer made of layers, with `summary()`, `get_layer()` and (in later versions) training and
     saving.
 

@@ -1,0 +1,267 @@
+"""Callbacks (`keras.callbacks`): hooks that `fit`, `evaluate` and `predict` call at the start and
+end of training, epochs and batches. `History` and the progress bar (`ProgbarLogger`) are
+callbacks too; `model.stop_training = True` from a callback ends `fit` after the current epoch."""
+from lamina.utils.progbar import Progbar
+
+__all__ = ["Callback", "CallbackList", "History", "LambdaCallback", "ProgbarLogger"]
+
+
+class Callback:
+    """Base class: override the `on_*` hooks you need. `self.model` is the model being trained,
+    `self.params` the run's settings (`epochs`, `steps`, `verbose`)."""
+
+    def __init__(self):
+        self.params = {}
+        self._model = None
+
+    def set_params(self, params):
+        self.params = params
+
+    def set_model(self, model):
+        self._model = model
+
+    @property
+    def model(self):
+        return self._model
+
+    def on_batch_begin(self, batch, logs=None):
+        """Alias of `on_train_batch_begin` (Keras compatibility)."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Alias of `on_train_batch_end`."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+
+class CallbackList(Callback):
+    """Calls every hook on each callback in order; adds `History` and the progress bar as Keras
+    does."""
+
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
+        super().__init__()
+        self.callbacks = list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"Expected a keras.callbacks.Callback, got {cb!r} (of type {type(cb).__name__})")
+        if add_progbar and not any(isinstance(cb, ProgbarLogger) for cb in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
+        if add_history:
+            self.history = next((cb for cb in self.callbacks if isinstance(cb, History)), None) or History()
+            if self.history not in self.callbacks:
+                self.callbacks.append(self.history)
+        if model is not None:
+            self.set_model(model)
+        if params:
+            self.set_params(params)
+
+    def set_params(self, params):
+        super().set_params(params)
+        for cb in self.callbacks:
+            cb.set_params(params)
+
+    def set_model(self, model):
+        super().set_model(model)
+        for cb in self.callbacks:
+            cb.set_model(model)
+
+    def _call(self, hook, *args):
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call("on_predict_batch_begin", batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call("on_predict_batch_end", batch, logs)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs)
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs)
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs)
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs)
+
+
+class History(Callback):
+    """Records each epoch's logs: `history.history["loss"]` is the list of epoch losses.
+    `fit` returns it (and sets `model.history`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+        self.history = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+        if self.model is not None:
+            self.model.history = self
+
+
+class ProgbarLogger(Callback):
+    """Prints `Epoch i/n` and the progress bar (`verbose` 1), or one line per epoch (`verbose` 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+        self.progbar = None
+        self.target = None
+        self.verbose = 1
+        self.epochs = 1
+        self._called_in_fit = False
+
+    def set_params(self, params):
+        super().set_params(params)
+        verbose = params.get("verbose", 1)
+        self.verbose = 1 if verbose == "auto" else verbose
+        self.epochs = params.get("epochs", 1)
+        self.target = params.get("steps")
+
+    def _reset(self):
+        self.progbar = None
+        self.seen = 0
+
+    def _progbar(self):
+        if self.progbar is None:
+            self.progbar = Progbar(target=self.target, verbose=self.verbose, unit_name="step")
+        return self.progbar
+
+    def on_train_begin(self, logs=None):
+        self._called_in_fit = True
+
+    def on_test_begin(self, logs=None):
+        if not self._called_in_fit:
+            self._reset()
+            self._progbar()
+
+    def on_predict_begin(self, logs=None):
+        self._reset()
+        self._progbar()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset()
+        self._progbar()
+        if self.verbose and self.epochs > 1:
+            print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
+
+    def _update(self, batch, logs):
+        self.seen = batch + 1
+        if self.verbose == 1:
+            self._progbar().update(self.seen, list((logs or {}).items()), finalize=False)
+
+    def _finalize(self, logs):
+        bar = self._progbar()
+        if self.target is None:
+            self.target = self.seen
+            bar.target = self.seen
+        bar.update(self.target, list((logs or {}).items()), finalize=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update(batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._called_in_fit:
+            self._update(batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update(batch, None)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finalize(logs)
+
+    def on_test_end(self, logs=None):
+        if not self._called_in_fit:
+            self._finalize(logs)
+
+    def on_predict_end(self, logs=None):
+        self._finalize(logs)
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: `LambdaCallback(on_epoch_end=lambda epoch, logs: ...)`."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                     on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end, **kwargs)
+        for name, fn in hooks.items():
+            if fn is not None:
+                if not name.startswith("on_") or not hasattr(Callback, name):
+                    raise ValueError(f"Unknown callback hook: {name}")
+                setattr(self, name, fn)

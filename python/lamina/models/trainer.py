@@ -1,0 +1,337 @@
+"""Training, evaluation and inference for every model: `compile`, `fit`, `evaluate`, `predict`,
+`train_on_batch`, `test_on_batch`, `predict_on_batch`, with Keras 3's signatures and defaults.
+
+A training step is: the forward pass inside a `GradientTape` (the C++ ops record their backward),
+the loss, one backward pass, and one fused C++ optimizer update of every trainable variable.
+Evaluation and prediction record nothing.
+"""
+import numpy as np
+
+from lamina import callbacks as callbacks_module
+from lamina import losses as losses_module
+from lamina import metrics as metrics_module
+from lamina import optimizers as optimizers_module
+from lamina.autograd import GradientTape
+from lamina.backend import Tensor, convert_to_numpy
+from lamina.models import data_adapter
+from lamina.utils import tree
+
+__all__ = ["Trainer"]
+
+
+def _batch_size_of(x):
+    first = tree.flatten(x)[0]
+    return int(first.shape[0])
+
+
+class _LossTracker:
+    """Mean of the batch losses, weighted by batch size (Keras's `loss` log)."""
+
+    def __init__(self):
+        self.reset_state()
+
+    def reset_state(self):
+        self.total, self.count = 0.0, 0
+
+    def update_state(self, value, n):
+        self.total += float(value) * n
+        self.count += n
+
+    def result(self):
+        return self.total / self.count if self.count else 0.0
+
+
+class Trainer:
+    """Mixed into `Model`: the Keras training API."""
+
+    compiled = False
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Configures the model for training.
+
+        Args:
+            optimizer: name ("adam", "sgd", "rmsprop", "adamw", "adagrad") or optimizer object.
+            loss: name, `Loss` object or function; a list or dict for models with several outputs.
+            loss_weights: weights of the outputs' losses (list or dict).
+            metrics: names ("accuracy", "mae", ...) or metric objects; "accuracy" is resolved as Keras
+                does from the loss and the shapes (binary, categorical or sparse categorical).
+            weighted_metrics: metrics that also receive `sample_weight`.
+        """
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
+        self._loss_fns = self._resolve_losses(loss)
+        self.loss_weights = loss_weights
+        self._metric_specs = list(metrics or []) if not isinstance(metrics, dict) else metrics
+        self._weighted_metric_specs = list(weighted_metrics or [])
+        self._compiled_metrics = None  # resolved from the first batch's shapes
+        self._loss_tracker = _LossTracker()
+        self.compiled = True
+        self.stop_training = False
+
+    def _resolve_losses(self, loss):
+        if loss is None:
+            return None
+        if isinstance(loss, dict):
+            return {k: losses_module.get(v) for k, v in loss.items()}
+        if isinstance(loss, (list, tuple)):
+            return [losses_module.get(v) for v in loss]
+        return losses_module.get(loss)
+
+    def _assert_compiled(self, method):
+        if not self.compiled:
+            raise ValueError(f"You must call `compile()` before calling `{method}()`.")
+
+    # ------------------------------------------------------------------ losses and metrics
+    def _output_names(self):
+        outputs = getattr(self, "outputs", None)
+        if outputs:
+            return [t._keras_history[0].name for t in tree.flatten(outputs)]
+        return None
+
+    def _per_output(self, spec, n, kind):
+        """A per-output list from a single spec, a list or a dict keyed by output layer name."""
+        if isinstance(spec, dict):
+            names = self._output_names() or []
+            missing = [k for k in spec if k not in names]
+            if missing:
+                raise ValueError(f"Unknown output name(s) {missing} in the `{kind}` dict; outputs are {names}")
+            return [spec.get(name) for name in names]
+        if isinstance(spec, list):
+            if len(spec) != n:
+                raise ValueError(f"The model has {n} outputs, but `{kind}` has {len(spec)} entries.")
+            return spec
+        return [spec] * n
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss (summed over outputs with `loss_weights`), a 0-d tensor."""
+        if self._loss_fns is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        ys, preds = tree.flatten(y), tree.flatten(y_pred)
+        if len(ys) != len(preds):
+            raise ValueError(f"The model has {len(preds)} output(s) but {len(ys)} target(s) were given.")
+        if len(preds) == 1 and not isinstance(self._loss_fns, (list, dict)):
+            return self._loss_fns(ys[0], preds[0], sample_weight)
+        fns = self._per_output(self._loss_fns, len(preds), "loss")
+        weights = self._per_output(self.loss_weights, len(preds), "loss_weights") if self.loss_weights else [1.0] * len(preds)
+        total = None
+        for fn, w, yt, yp in zip(fns, weights, ys, preds):
+            if fn is None:
+                continue
+            term = fn(yt, yp, sample_weight)
+            if w is not None and w != 1.0:
+                term = term * float(w)
+            total = term if total is None else total + term
+        return total
+
+    def _build_metrics(self, y, y_pred):
+        ys, preds = tree.flatten(y), tree.flatten(y_pred)
+        loss_fns = (self._per_output(self._loss_fns, len(preds), "loss")
+                    if isinstance(self._loss_fns, (list, dict)) or len(preds) > 1 else [self._loss_fns])
+        compiled = []
+        for specs, weighted in ((self._metric_specs, False), (self._weighted_metric_specs, True)):
+            per_output = self._per_output(specs, len(preds), "metrics") if isinstance(specs, dict) else (
+                [specs] + [[]] * (len(preds) - 1) if len(preds) > 1 and not isinstance(specs, dict) else [specs])
+            for i, out_specs in enumerate(per_output):
+                if out_specs is None:
+                    continue
+                if not isinstance(out_specs, (list, tuple)):
+                    out_specs = [out_specs]
+                for spec in out_specs:
+                    m = metrics_module.resolve(spec, tuple(ys[i].shape), tuple(preds[i].shape),
+                                               loss=loss_fns[i] if i < len(loss_fns) else None)
+                    compiled.append((m, i, weighted))
+        self._compiled_metrics = compiled
+
+    @property
+    def metrics(self):
+        """The compiled metrics (after the first batch), loss tracker not included."""
+        return [m for m, _, _ in (self._compiled_metrics or [])]
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + [m.name for m in self.metrics]
+
+    def reset_metrics(self):
+        if getattr(self, "_loss_tracker", None) is not None:
+            self._loss_tracker.reset_state()
+        for m in self.metrics:
+            m.reset_state()
+
+    def _update_metrics(self, loss, y, y_pred, sample_weight):
+        if self._compiled_metrics is None:
+            self._build_metrics(y, y_pred)
+        self._loss_tracker.update_state(loss, _batch_size_of(y_pred))
+        ys, preds = tree.flatten(y), tree.flatten(y_pred)
+        for m, i, weighted in self._compiled_metrics:
+            m.update_state(ys[i], preds[i], sample_weight if weighted else None)
+
+    def _logs(self):
+        logs = {"loss": self._loss_tracker.result()}
+        for m in self.metrics:
+            logs[m.name] = float(m.result())
+        return dict(sorted(logs.items()))
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, x, y, sample_weight=None):
+        """One optimizer step on one batch; returns the batch loss."""
+        variables = self.trainable_weights
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self._update_metrics(loss, y, y_pred, sample_weight)
+        return loss
+
+    def test_step(self, x, y, sample_weight=None):
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sample_weight)
+        self._update_metrics(loss, y, y_pred, sample_weight)
+        return loss
+
+    def predict_step(self, x):
+        return self(x, training=False)
+
+    # ------------------------------------------------------------------ fit / evaluate / predict
+    def _check_targets(self, data):
+        """Checks made on the whole data before any weight changes: integer labels of a sparse
+        categorical loss must lie in [0, number of classes)."""
+        if not isinstance(data, data_adapter.ArrayData) or data.y is None or data.size == 0:
+            return
+        fns = self._loss_fns
+        fns = list(fns.values()) if isinstance(fns, dict) else list(fns) if isinstance(fns, (list, tuple)) else [fns]
+        ys = tree.flatten(data.y)
+        sparse = [i for i, fn in enumerate(fns) if i < len(ys) and "sparse_categorical" in
+                  (getattr(fn, "name", "") or getattr(getattr(fn, "fn", None), "__name__", ""))]
+        if not sparse:
+            return
+        first = tree.map_structure(lambda a: a[:1], data.x)
+        preds = tree.flatten(self(first, training=False))  # also builds a model that is not built yet
+        for i in sparse:
+            labels = np.asarray(ys[i])
+            classes = int(preds[i].shape[-1])
+            if labels.dtype.kind == "f" and not np.all(np.isfinite(labels) & (labels == np.round(labels))):
+                raise ValueError("Labels for a sparse categorical loss must be integer class indices; "
+                                 "received non-integer values.")
+            low, high = labels.min(), labels.max()
+            if low < 0 or high >= classes:
+                bad = low if low < 0 else high
+                raise ValueError(f"Received a label value of {bad:g} which is outside the valid range of "
+                                 f"[0, {classes}) for a model with {classes} output classes.")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Trains the model for `epochs` epochs; returns a `History` (`history.history["loss"]`, ...)."""
+        self._assert_compiled("fit")
+        if self._loss_fns is None:
+            raise ValueError("You must provide a `loss` in `compile()` before calling `fit()`.")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = data_adapter.train_validation_split(
+                x, y, sample_weight, validation_split)
+        data = data_adapter.make_data(x, y, sample_weight, batch_size, shuffle, class_weight, steps_per_epoch)
+        self._check_targets(data)
+        val_data = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("`validation_data` should be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight).")
+            vx, vy, vsw = (tuple(validation_data) + (None,))[:3]
+            val_data = data_adapter.make_data(vx, vy, vsw, validation_batch_size or batch_size, False)
+        steps = steps_per_epoch if steps_per_epoch is not None else data.num_batches
+        cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+                                            verbose=verbose, epochs=epochs, steps=steps)
+        self.stop_training = False
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            for step, (bx, by, bsw) in enumerate(data.batches()):
+                cbs.on_train_batch_begin(step)
+                self.train_step(bx, by, bsw)
+                logs = self._logs()
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if val_data is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_data(val_data, steps=validation_steps)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training or getattr(data, "exhausted", False):
+                break
+        cbs.on_train_end(logs)
+        return cbs.history
+
+    def _evaluate_data(self, data, steps=None, cbs=None):
+        self.reset_metrics()
+        for step, (bx, by, bsw) in enumerate(data.batches()):
+            if steps is not None and step >= steps:
+                break
+            if cbs:
+                cbs.on_test_batch_begin(step)
+            self.test_step(bx, by, bsw)
+            if cbs:
+                cbs.on_test_batch_end(step, self._logs())
+        return self._logs()
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """The loss (and metrics) on the data: a scalar, a list [loss, metrics...], or a dict."""
+        self._assert_compiled("evaluate")
+        data = data_adapter.make_data(x, y, sample_weight, batch_size, False, steps=steps)
+        self._check_targets(data)
+        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                            epochs=1, steps=steps or data.num_batches)
+        cbs.on_test_begin()
+        logs = self._evaluate_data(data, steps, cbs)
+        cbs.on_test_end(logs)
+        return self._format_results(logs, return_dict)
+
+    def _format_results(self, logs, return_dict):
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self.metrics]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs on `x`, computed in batches (no gradient recording), as NumPy."""
+        data = data_adapter.make_data(x, None, None, batch_size, False, steps=steps)
+        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                            epochs=1, steps=steps or data.num_batches)
+        cbs.on_predict_begin()
+        outputs = []
+        for step, (bx, _, _) in enumerate(data.batches()):
+            cbs.on_predict_batch_begin(step)
+            outputs.append(tree.map_structure(convert_to_numpy, self.predict_step(bx)))
+            cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        cbs.on_predict_end()
+        if not outputs:
+            raise ValueError("Unexpected result of `predict`: no batch was produced (is the input empty?).")
+        return tree.pack_sequence_as(outputs[0], [np.concatenate(parts, axis=0)
+                                                  for parts in zip(*(tree.flatten(o) for o in outputs))])
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on one batch; returns the metrics so far (as `evaluate` does)."""
+        self._assert_compiled("train_on_batch")
+        data = data_adapter.ArrayData(x, y, sample_weight, batch_size=max(1, _batch_size_of(
+            tree.map_structure(data_adapter._to_numpy, x))), class_weight=class_weight)
+        self._check_targets(data)
+        for bx, by, bsw in data.batches():
+            self.train_step(bx, by, bsw)
+        return self._format_results(self._logs(), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._assert_compiled("test_on_batch")
+        data = data_adapter.ArrayData(x, y, sample_weight, batch_size=max(1, _batch_size_of(
+            tree.map_structure(data_adapter._to_numpy, x))))
+        self._check_targets(data)
+        for bx, by, bsw in data.batches():
+            self.test_step(bx, by, bsw)
+        return self._format_results(self._logs(), return_dict)
+
+    def predict_on_batch(self, x):
+        """The model's outputs on one batch, as NumPy."""
+        return tree.map_structure(convert_to_numpy, self.predict_step(x))
