@@ -5,6 +5,8 @@ A training step is: the forward pass inside a `GradientTape` (the C++ ops record
 the loss, one backward pass, and one fused C++ optimizer update of every trainable variable.
 Evaluation and prediction record nothing.
 """
+import warnings
+
 import numpy as np
 
 from lamina import callbacks as callbacks_module
@@ -67,6 +69,7 @@ class Trainer:
         self._weighted_metric_specs = list(weighted_metrics or [])
         self._compiled_metrics = None  # resolved from the first batch's shapes
         self._loss_tracker = _LossTracker()
+        self._trainable_ids = None  # the trainable set of the last step (see _follow_trainable_set)
         self.compiled = True
         self.stop_training = False
 
@@ -174,9 +177,24 @@ class Trainer:
         return dict(sorted(logs.items()))
 
     # ------------------------------------------------------------------ steps
+    def _follow_trainable_set(self, variables):
+        """Each step trains the current trainable weights. When `trainable` changed since the last
+        step (a layer frozen or unfrozen after `compile()`), say so once: Keras needs `compile()`
+        again for such a change to take effect; lamina follows it at once (frozen weights are not
+        updated, newly trainable ones get fresh optimizer slots)."""
+        ids = frozenset(id(v) for v in variables)
+        previous = self._trainable_ids
+        self._trainable_ids = ids
+        if previous is not None and ids != previous:
+            warnings.warn(
+                f"The trainable weights of model '{self.name}' changed since the last training step "
+                f"({len(previous)} -> {len(ids)} trainable weights): training continues with the new set. "
+                "(Keras would need `compile()` again for this change to take effect.)", stacklevel=4)
+
     def train_step(self, x, y, sample_weight=None):
         """One optimizer step on one batch; returns the batch loss."""
         variables = self.trainable_weights
+        self._follow_trainable_set(variables)
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
