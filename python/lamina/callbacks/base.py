@@ -1,9 +1,34 @@
-"""Callbacks (`keras.callbacks`): hooks that `fit`, `evaluate` and `predict` call at the start and
-end of training, epochs and batches. `History` and the progress bar (`ProgbarLogger`) are
-callbacks too; `model.stop_training = True` from a callback ends `fit` after the current epoch."""
+"""The callback machinery: the `Callback` base class, `CallbackList` (what `fit`, `evaluate` and
+`predict` call), `History`, the progress bar (`ProgbarLogger`) and `LambdaCallback`."""
+import sys
+
 from lamina.utils.progbar import Progbar
 
 __all__ = ["Callback", "CallbackList", "History", "LambdaCallback", "ProgbarLogger"]
+
+
+def print_msg(message, line_break=True):
+    """Writes a callback's message to stdout (Keras's `io_utils.print_msg`)."""
+    sys.stdout.write(f"{message}\n" if line_break else str(message))
+    sys.stdout.flush()
+
+
+def pythonify_logs(logs):
+    """A new dict of the logs with sorted keys, nested dicts flattened and scalar values (0-d
+    tensors and arrays, NumPy scalars) converted to Python floats, as Keras's `CallbackList`
+    hands them to each callback."""
+    result = {}
+    for key, value in sorted((logs or {}).items()):
+        if isinstance(value, dict):
+            result.update(pythonify_logs(value))
+            continue
+        if not isinstance(value, (str, bytes)) and tuple(getattr(value, "shape", ())) == ():
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                pass
+        result[key] = value
+    return result
 
 
 class Callback:
@@ -83,12 +108,12 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Expected a keras.callbacks.Callback, got {cb!r} (of type {type(cb).__name__})")
-        if add_progbar and not any(isinstance(cb, ProgbarLogger) for cb in self.callbacks):
-            self.callbacks.append(ProgbarLogger())
         if add_history:
             self.history = next((cb for cb in self.callbacks if isinstance(cb, History)), None) or History()
             if self.history not in self.callbacks:
                 self.callbacks.append(self.history)
+        if add_progbar and not any(isinstance(cb, ProgbarLogger) for cb in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
         if model is not None:
             self.set_model(model)
         if params:
@@ -104,9 +129,26 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             cb.set_model(model)
 
+    # As Keras: every callback of one call gets the same new dict of Python values (so a callback
+    # that adds an entry, such as `ReduceLROnPlateau`'s `learning_rate`, shows it to the callbacks
+    # after it, `History` included); epoch and train/test/predict hooks get the logs as a
+    # positional argument, batch hooks as the keyword `logs`.
     def _call(self, hook, *args):
+        *head, logs = args
+        logs = pythonify_logs(logs)
         for cb in self.callbacks:
-            getattr(cb, hook)(*args)
+            getattr(cb, hook)(*head, logs)
+
+    def _call_batch(self, hook, batch, logs):
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            getattr(cb, hook)(batch, logs=logs)
+
+    def on_batch_begin(self, batch, logs=None):
+        self._call_batch("on_batch_begin", batch, logs)
+
+    def on_batch_end(self, batch, logs=None):
+        self._call_batch("on_batch_end", batch, logs)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._call("on_epoch_begin", epoch, logs)
@@ -115,22 +157,22 @@ class CallbackList(Callback):
         self._call("on_epoch_end", epoch, logs)
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._call("on_train_batch_begin", batch, logs)
+        self._call_batch("on_train_batch_begin", batch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._call("on_train_batch_end", batch, logs)
+        self._call_batch("on_train_batch_end", batch, logs)
 
     def on_test_batch_begin(self, batch, logs=None):
-        self._call("on_test_batch_begin", batch, logs)
+        self._call_batch("on_test_batch_begin", batch, logs)
 
     def on_test_batch_end(self, batch, logs=None):
-        self._call("on_test_batch_end", batch, logs)
+        self._call_batch("on_test_batch_end", batch, logs)
 
     def on_predict_batch_begin(self, batch, logs=None):
-        self._call("on_predict_batch_begin", batch, logs)
+        self._call_batch("on_predict_batch_begin", batch, logs)
 
     def on_predict_batch_end(self, batch, logs=None):
-        self._call("on_predict_batch_end", batch, logs)
+        self._call_batch("on_predict_batch_end", batch, logs)
 
     def on_train_begin(self, logs=None):
         self._call("on_train_begin", logs)
@@ -252,16 +294,29 @@ class ProgbarLogger(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions: `LambdaCallback(on_epoch_end=lambda epoch, logs: ...)`."""
+    """A callback from plain functions, called as the hooks are: `on_epoch_begin(epoch, logs)`,
+    `on_epoch_end(epoch, logs)`, `on_train_begin(logs)`, `on_train_end(logs)` positionally;
+    `on_train_batch_begin(batch, logs=logs)` and `on_train_batch_end(batch, logs=logs)` with `logs`
+    by keyword (so name that parameter `logs`); any other hook of `Callback` by keyword
+    (`on_test_end=lambda logs: ...`).
+
+        LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
+
+    As in Keras, keyword arguments that are not hooks become attributes. Unlike Keras, a name that
+    starts with `on_` but is no hook of `Callback` (a typo such as `on_epoch_ends`) raises
+    ValueError instead of being silently never called, and hooks given as None are ignored."""
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
                  on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
         super().__init__()
+        for name, value in kwargs.items():
+            if name.startswith("on_") and not hasattr(Callback, name):
+                raise ValueError(f"Unknown callback hook: {name}")
+            if value is not None or not name.startswith("on_"):
+                setattr(self, name, value)
         hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
                      on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
-                     on_train_batch_end=on_train_batch_end, **kwargs)
+                     on_train_batch_end=on_train_batch_end)
         for name, fn in hooks.items():
             if fn is not None:
-                if not name.startswith("on_") or not hasattr(Callback, name):
-                    raise ValueError(f"Unknown callback hook: {name}")
                 setattr(self, name, fn)
