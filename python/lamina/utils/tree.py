@@ -17,19 +17,20 @@ def flatten(structure):
     return [structure]
 
 
+def _pack(structure, it):
+    # A module-level function: a nested closure that calls itself would form a reference cycle
+    # holding every tensor of `flat` (and their autograd graphs) until the garbage collector runs.
+    if isinstance(structure, dict):
+        return {k: _pack(structure[k], it) for k in sorted(structure)}
+    if isinstance(structure, (list, tuple)):
+        items = [_pack(v, it) for v in structure]
+        return items if isinstance(structure, list) else tuple(items)
+    return next(it)
+
+
 def pack_sequence_as(structure, flat):
     """`structure` with its leaves replaced, in order, by the items of `flat`."""
-    it = iter(flat)
-
-    def build(s):
-        if isinstance(s, dict):
-            return {k: build(s[k]) for k in sorted(s)}
-        if isinstance(s, (list, tuple)):
-            items = [build(v) for v in s]
-            return items if isinstance(s, list) else tuple(items)
-        return next(it)
-
-    return build(structure)
+    return _pack(structure, iter(flat))
 
 
 def map_structure(fn, structure):
