@@ -1,5 +1,6 @@
 // Bindings for ops.hpp: one line per op, GIL released while it computes.
 #include <optional>
+#include <tuple>
 
 #include "bindings.hpp"
 #include "lamina/ops.hpp"
@@ -84,6 +85,13 @@ void init_ops(py::module_& m) {
         py::arg("activation") = "linear", nogil);
   m.def("max_pool2d", &max_pool2d, nogil);
   m.def("avg_pool2d", &avg_pool2d, nogil);
+
+  // normalisation: returns (y, batch_mean, batch_variance)
+  m.def("batch_norm", [](const Tensor& x, std::optional<Tensor> gamma, std::optional<Tensor> beta, double eps) {
+          Tensor mean, var;
+          Tensor y = batch_norm(x, gamma ? *gamma : Tensor(), beta ? *beta : Tensor(), eps, &mean, &var);
+          return std::make_tuple(y, mean, var);
+        }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon"), nogil);
 
   // linear algebra and shapes
   m.def("matmul", &matmul, nogil);

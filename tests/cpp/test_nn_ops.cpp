@@ -1,4 +1,6 @@
 // conv2d, pooling and the fused dense op, checked against hand-computed values.
+#include <cmath>
+
 #include "test_util.hpp"
 
 using namespace lamina;
@@ -71,4 +73,17 @@ TEST(NnOps, DenseFusesBiasAndRelu) {
   lt::expect_near(ops::dense(x, k, b), {1.5f, 2.f, 0.5f, -0.5f, -2.f, -1.5f});
   lt::expect_near(ops::dense(x, k, b, "relu"), {1.5f, 2.f, 0.5f, 0.f, 0.f, 0.f});
   lt::expect_throw_msg<std::invalid_argument>([&] { ops::dense(x, ops::ones({3, 3})); }, "[dense]");
+}
+
+TEST(NnOps, BatchNormNormalisesEachChannel) {
+  // Two channels over four rows: channel 0 = 1, 2, 3, 4 (mean 2.5, variance 1.25); channel 1 constant.
+  Tensor x = lt::f32({4, 2}, {1, 7, 2, 7, 3, 7, 4, 7});
+  Tensor mean, var;
+  Tensor y = ops::batch_norm(x, Tensor(), lt::f32({2}, {0.f, 1.f}), 1e-3, &mean, &var);
+  lt::expect_near(mean, {2.5f, 7.f});
+  lt::expect_near(var, {1.25f, 0.f});
+  const float s = 1.f / std::sqrt(1.25f + 1e-3f);
+  lt::expect_near(y, {-1.5f * s, 1.f, -0.5f * s, 1.f, 0.5f * s, 1.f, 1.5f * s, 1.f}, 1e-5f);
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::batch_norm(ops::ones({0, 3}), Tensor(), Tensor(), 1e-3); },
+                                              "[batch_norm]");
 }

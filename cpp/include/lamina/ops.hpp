@@ -125,6 +125,14 @@ LAMINA_API Tensor max_pool2d(const Tensor& x, const std::vector<int64_t>& pool_s
 LAMINA_API Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& pool_size,
                              const std::vector<int64_t>& strides, const std::string& padding = "valid");
 
+// ---------------------------------------------------------------- normalisation (normalization.cpp)
+// Batch normalisation over the last axis (channels-last): statistics over every other axis,
+// y = gamma (x - mean) / sqrt(var + epsilon) + beta with the batch's mean and biased variance.
+// gamma / beta (C,) may be undefined (1 / 0). The batch statistics are written to batch_mean /
+// batch_variance when given (no gradient flows through them). An empty batch throws.
+LAMINA_API Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double epsilon,
+                             Tensor* batch_mean = nullptr, Tensor* batch_variance = nullptr);
+
 // ---------------------------------------------------------------- shape (shape.cpp)
 // reshape: one dimension may be -1 (inferred).
 LAMINA_API Tensor reshape(const Tensor& x, const Shape& shape);

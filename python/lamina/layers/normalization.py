@@ -1,0 +1,102 @@
+"""BatchNormalization: batch statistics while training, moving statistics in inference, and a
+frozen layer (trainable=False) always in inference mode, as in Keras."""
+from lamina import _core, initializers, ops
+from lamina.layers.input_spec import InputSpec
+from lamina.layers.layer import Layer
+
+__all__ = ["BatchNormalization"]
+
+
+class BatchNormalization(Layer):
+    """Normalises the inputs over every axis but `axis` (the channels, by default the last one):
+    `gamma * (x - mean) / sqrt(variance + epsilon) + beta`.
+
+    Training (`training=True` and the layer trainable): mean and variance of the batch, computed
+    with the backward in one C++ op; the moving statistics follow
+    `moving = moving * momentum + batch * (1 - momentum)`. Otherwise (inference, or a frozen layer):
+    the moving statistics, so fine-tuning a frozen base does not disturb them.
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int):
+            raise TypeError(f"Expected an int value for `axis`. Received: axis={axis}")
+        self.axis = axis
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        if self.epsilon <= 0:
+            raise ValueError(f"Argument `epsilon` must be positive. Received: epsilon={epsilon}")
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.synchronized = synchronized
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"Axis {self.axis} is out of bounds for input of rank {rank} (shape {tuple(input_shape)})")
+        self._axis = self.axis % rank
+        dim = input_shape[self._axis]
+        if dim is None:
+            raise ValueError(
+                f"Axis {self.axis} of input tensor should have a defined dimension but the layer received an "
+                f"input with shape {tuple(input_shape)}.")
+        if self.scale:
+            self.gamma = self.add_weight(shape=(dim,), initializer=self.gamma_initializer, name="gamma")
+        if self.center:
+            self.beta = self.add_weight(shape=(dim,), initializer=self.beta_initializer, name="beta")
+        self.moving_mean = self.add_weight(shape=(dim,), initializer=self.moving_mean_initializer,
+                                           trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape=(dim,), initializer=self.moving_variance_initializer,
+                                               trainable=False, name="moving_variance")
+        self.input_spec = InputSpec(ndim=rank, axes={self._axis: dim})
+        self.built = True
+
+    def _to_last(self, x):
+        """x with the normalised axis moved last (and the permutation back), or x itself."""
+        if self._axis == x.ndim - 1:
+            return x, None
+        perm = [d for d in range(x.ndim) if d != self._axis] + [self._axis]
+        inverse = [perm.index(d) for d in range(x.ndim)]
+        return ops.transpose(x, perm), inverse
+
+    def call(self, inputs, training=None):
+        gamma = None if self.gamma is None else self.gamma.value
+        beta = None if self.beta is None else self.beta.value
+        if training and self.trainable:
+            x, inverse = self._to_last(inputs)
+            y, mean, variance = _core.batch_norm(x, gamma, beta, self.epsilon)
+            m = self.momentum
+            self.moving_mean.assign(ops.add(ops.multiply(self.moving_mean.value, m), ops.multiply(mean, 1.0 - m)))
+            self.moving_variance.assign(
+                ops.add(ops.multiply(self.moving_variance.value, m), ops.multiply(variance, 1.0 - m)))
+            return y if inverse is None else ops.transpose(y, inverse)
+        # inference: (x - moving_mean) * gamma / sqrt(moving_variance + eps) + beta, broadcast on the axis
+        shape = [1] * inputs.ndim
+        shape[self._axis] = -1
+        inv = ops.divide(1.0, ops.sqrt(ops.add(self.moving_variance.value, self.epsilon)))
+        scale = inv if gamma is None else ops.multiply(inv, gamma)
+        y = ops.multiply(ops.subtract(inputs, ops.reshape(self.moving_mean.value, shape)), ops.reshape(scale, shape))
+        return y if beta is None else ops.add(y, ops.reshape(beta, shape))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            axis=self.axis, momentum=self.momentum, epsilon=self.epsilon, center=self.center, scale=self.scale,
+            beta_initializer=initializers.serialize(self.beta_initializer),
+            gamma_initializer=initializers.serialize(self.gamma_initializer),
+            moving_mean_initializer=initializers.serialize(self.moving_mean_initializer),
+            moving_variance_initializer=initializers.serialize(self.moving_variance_initializer),
+            beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+            synchronized=self.synchronized)
+        return config
