@@ -213,4 +213,24 @@ feature_extractor = keras.Model(
 features = feature_extractor(x_test[:2])
 print("features of every layer:", [f.shape for f in features])
 
+section("Transfer learning with a Sequential model")
+# Blueprint 1: freeze all layers except the last one, recompile, train: only the last layer moves.
+for layer in model.layers[:-1]:
+    layer.trainable = False
+model.compile(optimizer=keras.optimizers.Adam(1e-3),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+model.summary(show_trainable=True)
+model.fit(x_train, y_train, batch_size=32, epochs=2, verbose=2)
+
+# Blueprint 2: a frozen base model under a new classification head (the guide uses Xception; here
+# the trained convolution layers are the base).
+base_model = keras.Sequential(model.layers[:-2], name="digits_base")
+base_model.trainable = False
+new_model = keras.Sequential([base_model, layers.Dense(10, name="new_head")], name="transfer")
+new_model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+new_model.fit(x_train, y_train, batch_size=32, epochs=5, verbose=2)
+_, transfer_accuracy = new_model.evaluate(x_test, y_test, verbose=0)
+print(f"new head on the frozen base: test accuracy {transfer_accuracy:.4f}")
+
 print(f"test accuracy: {test_accuracy:.4f}")

@@ -93,3 +93,40 @@ def test_freezing_between_two_fits_without_recompiling():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no change, no warning
         model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_the_guide_blueprint_as_written_before_the_model_is_built():
+    # Exactly the guide's code: no input shape, layers frozen before their weights exist.
+    model = keras.Sequential([
+        layers.Dense(32, activation='relu'),
+        layers.Dense(32, activation='relu'),
+        layers.Dense(32, activation='relu'),
+        layers.Dense(10),
+    ])
+
+    # Presumably you would want to first load pre-trained weights.
+    # (lamina's load_weights comes with saving; building the model stands in for it here.)
+    model.build((None, 16))
+    trained = [_snapshot(l) for l in model.layers]
+
+    # Freeze all layers except the last one.
+    for layer in model.layers[:-1]:
+        layer.trainable = False
+
+    # Recompile and train (this will only update the weights of the last layer).
+    model.compile(optimizer="rmsprop", loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 16)).astype("float32")
+    model.fit(x, np.zeros((32, 10), "float32"), epochs=2, verbose=0)
+    for layer, old in zip(model.layers[:-1], trained[:-1]):
+        for a, b in zip(old, _snapshot(layer)):
+            np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(trained[-1], _snapshot(model.layers[-1])))
+
+
+def test_layers_frozen_before_they_are_built_create_frozen_weights():
+    model = keras.Sequential([layers.Dense(4), layers.Dense(2)])
+    model.layers[0].trainable = False
+    model(np.ones((1, 3), "float32"))
+    assert [w.path.split("/")[-2:] for w in model.trainable_weights] == [[model.layers[1].name, "kernel"],
+                                                                      [model.layers[1].name, "bias"]]
+    assert len(model.non_trainable_weights) == 2
