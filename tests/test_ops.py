@@ -292,6 +292,9 @@ CASES = [
       lambda a: a.min((1, 2), keepdims=True), [distinct(2, 3, 4)]),
     # --- matmul
     C("matmul_2d", lambda a, b: ops.matmul(a, b), np.matmul, [nz(3, 4), nz(4, 5)]),
+    # n a multiple of 8 up to 64 takes the AVX2 small-n kernel (6-row blocks, 16- and 8-wide columns)
+    C("matmul_small_n_16", lambda a, b: ops.matmul(a, b), np.matmul, [nz(7, 13), nz(13, 16)]),
+    C("matmul_small_n_40", lambda a, b: ops.matmul(a, b), np.matmul, [nz(13, 5), nz(5, 40)]),
     C("matmul_vec_mat", lambda a, b: ops.matmul(a, b), np.matmul, [nz(4), nz(4, 5)]),
     C("matmul_mat_vec", lambda a, b: ops.matmul(a, b), np.matmul, [nz(3, 4), nz(4)]),
     C("matmul_vec_vec", lambda a, b: ops.matmul(a, b), np.matmul, [nz(4), nz(4)]),
@@ -380,6 +383,8 @@ CASES = [
     C("dense_no_bias", lambda x, k: ops.dense(x, k), np_dense, [nz(3, 4), nz(4, 2)]),
     C("conv_valid", lambda x, k, b: ops.conv(x, k, bias=b), np_conv, [nz(2, 5, 6, 3), nz(3, 3, 3, 4), nz(4)]),
     C("conv_no_bias", lambda x, k: ops.conv(x, k), np_conv, [nz(1, 4, 4, 2), nz(2, 2, 2, 3)]),
+    C("conv_8_filters_relu", lambda x, k, b: ops.conv(x, k, bias=b, activation="relu"),
+      lambda x, k, b: np_conv(x, k, b, relu=True), [nz(2, 6, 5, 3), nz(3, 3, 3, 8), nz(8)]),
     C("conv_strided", lambda x, k, b: ops.conv(x, k, strides=2, bias=b),
       lambda x, k, b: np_conv(x, k, b, (2, 2)), [nz(2, 7, 8, 2), nz(3, 3, 2, 3), nz(3)]),
     C("conv_same_strided", lambda x, k, b: ops.conv(x, k, strides=(2, 1), padding="same", bias=b),

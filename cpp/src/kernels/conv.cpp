@@ -8,20 +8,27 @@
 namespace lamina {
 namespace kernels {
 
-void im2col(const float* x, const ConvGeometry& g, float* cols) {
+void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t oh_begin, int64_t oh_end) {
   const int64_t row_len = g.kh * g.kw * g.c;
-  for (int64_t oh = 0; oh < g.oh; ++oh)
+  if (oh_end < 0) oh_end = g.oh;
+  const int64_t c = g.c;
+  for (int64_t oh = oh_begin; oh < oh_end; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
-      float* row = cols + (oh * g.ow + ow) * row_len;
+      float* row = cols + ((oh - oh_begin) * g.ow + ow) * row_len;
       for (int64_t i = 0; i < g.kh; ++i) {
         const int64_t ih = oh * g.sh - g.pad_top + i * g.dh;
         for (int64_t j = 0; j < g.kw; ++j) {
           const int64_t iw = ow * g.sw - g.pad_left + j * g.dw;
-          float* dst = row + (i * g.kw + j) * g.c;
-          if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w)
-            std::memset(dst, 0, sizeof(float) * g.c);
-          else
-            std::memcpy(dst, x + (ih * g.w + iw) * g.c, sizeof(float) * g.c);
+          float* dst = row + (i * g.kw + j) * c;
+          if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) {
+            for (int64_t k = 0; k < c; ++k) dst[k] = 0.f;
+          } else {
+            const float* src = x + (ih * g.w + iw) * c;
+            if (c >= 16)
+              std::memcpy(dst, src, sizeof(float) * c);
+            else  // a few channels (RGB): a plain loop beats a memcpy call
+              for (int64_t k = 0; k < c; ++k) dst[k] = src[k];
+          }
         }
       }
     }

@@ -38,6 +38,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
     if (beta == 0.f) C.setZero(); else C *= beta;
     return;
   }
+  if (!trans_a && !trans_b && beta == 0.f && gemm_small_n(m, n, k, a, b, c, threaded)) return;
   if (threaded) Eigen::setNbThreads(threads_for(m * n * k, kGemmGrain));
   // Stored shapes: A is (m x k) or (k x m) when transposed; B is (k x n) or (n x k).
   MapConst A(a, trans_a ? k : m, trans_a ? m : k);

@@ -19,6 +19,10 @@ namespace kernels {
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
           const float* b, float* c, float beta = 0.f, bool threaded = true);
 
+// C = A @ B (no transposes, beta 0) for n a multiple of 8 up to 64 with an AVX2 kernel
+// (gemm_small_n.cpp); returns false (nothing done) for other shapes or CPUs. gemm() uses it.
+bool gemm_small_n(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c, bool threaded);
+
 // ------------------------------------------------------------------ elementwise maps
 // y[i] = f(x[i]) over n elements, in parallel above the work threshold.
 template <class TI, class TO, class F>
@@ -167,8 +171,9 @@ struct ConvGeometry {
   int64_t pad_top, pad_left;  // "same" padding; 0 for "valid"
   int64_t oh, ow;             // output
 };
-// cols (oh*ow, kh*kw*c) from one image (h, w, c); out-of-image taps are 0.
-void im2col(const float* x, const ConvGeometry& g, float* cols);
+// cols (oh*ow, kh*kw*c) from one image (h, w, c); out-of-image taps are 0. With a row range, only
+// the output rows [oh_begin, oh_end) are written, from the start of `cols`.
+void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t oh_begin = 0, int64_t oh_end = -1);
 // dx (h, w, c) = the sum of each column entry back at its image position.
 void col2im(const float* cols, const ConvGeometry& g, float* dx);
 // y (oh, ow, c); argmax (optional) records the flat input position (ih*w + iw) of each maximum.

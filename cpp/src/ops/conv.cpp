@@ -1,4 +1,5 @@
 // conv2d (im2col + GEMM, bias and relu fused after the GEMM) and 2-D max / average pooling, NHWC.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -13,6 +14,8 @@ namespace {
 
 // Multiply-adds below which a convolution runs on one thread.
 constexpr int64_t kConvGrain = int64_t(1) << 21;
+// Output positions per im2col chunk in the forward pass (256 x 288 floats: about 300 KB).
+constexpr int64_t kChunkPositions = 256;
 
 std::pair<int64_t, int64_t> pair_arg(const std::vector<int64_t>& v, const char* op, const char* what) {
   if (v.size() != 2 || v[0] < 1 || v[1] < 1) {
@@ -100,24 +103,41 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
   const float* kp = kernel.data<float>();
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
   float* yp = y.data<float>();
-  const int max_threads = get_num_threads();
-  std::vector<std::vector<float>> cols(direct ? 0 : max_threads);
-  for_each_image(N, N * P * K * F, [&](int64_t n, int tid, bool threaded) {
-    const float* c = xp + n * g.h * g.w * g.c;
-    if (!direct) {
-      cols[tid].resize(P * K);
-      kernels::im2col(c, g, cols[tid].data());
-      c = cols[tid].data();
-    }
-    float* out = yp + n * P * F;
-    kernels::gemm(false, false, P, F, K, c, kp, out, 0.f, threaded);
-    if (bp || relu)  // epilogue while the output block is still in cache
-      for (int64_t r = 0; r < P; ++r) {
-        float* row = out + r * F;
-        if (bp) for (int64_t f = 0; f < F; ++f) row[f] += bp[f];
-        if (relu) for (int64_t f = 0; f < F; ++f) row[f] = row[f] > 0.f ? row[f] : 0.f;
+  // Work items: whole images, or, when there are fewer images than threads (batch-1 inference),
+  // blocks of output rows of each image; each item runs im2col + GEMM + epilogue on one thread.
+  const int nt = threads_for(N * P * K * F, kConvGrain);
+  const int64_t parts = (nt > 1 && N < nt) ? std::min<int64_t>(g.oh, (nt + N - 1) / N) : 1;
+  const int64_t items = N * parts;
+  std::vector<std::vector<float>> cols(direct ? 0 : nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t n = item / parts, part = item % parts;
+    const int64_t oh_first = g.oh * part / parts, oh_last = g.oh * (part + 1) / parts;
+    // Output rows in chunks of about kChunkPositions positions: the chunk's columns stay in cache
+    // between im2col and the GEMM that reads them.
+    const int64_t step = std::max<int64_t>(1, kChunkPositions / std::max<int64_t>(g.ow, 1));
+    for (int64_t oh0 = oh_first; oh0 < oh_last; oh0 += step) {
+      const int64_t oh1 = std::min(oh0 + step, oh_last);
+      const int64_t rows = (oh1 - oh0) * g.ow;
+      const float* c = xp + n * g.h * g.w * g.c;
+      if (direct) {
+        c += oh0 * g.ow * g.c;  // 1x1, stride 1: output rows are input rows
+      } else {
+        auto& buf = cols[omp_get_thread_num()];
+        buf.resize(rows * K);
+        kernels::im2col(c, g, buf.data(), oh0, oh1);
+        c = buf.data();
       }
-  });
+      float* out = yp + (n * P + oh0 * g.ow) * F;
+      kernels::gemm(false, false, rows, F, K, c, kp, out, 0.f, /*threaded=*/nt == 1);
+      if (bp || relu)  // epilogue while the output block is still in cache
+        for (int64_t r = 0; r < rows; ++r) {
+          float* row = out + r * F;
+          if (bp) for (int64_t f = 0; f < F; ++f) row[f] += bp[f];
+          if (relu) for (int64_t f = 0; f < F; ++f) row[f] = row[f] > 0.f ? row[f] : 0.f;
+        }
+    }
+  }
 
   if (recording({&x, &kernel, &bias})) {
     Tensor yd = y.detach();
