@@ -433,41 +433,40 @@ class Huber(LossFunctionWrapper):
         return config
 
 
-class BinaryCrossentropy(LossFunctionWrapper):
+class _SmoothedCrossentropy(LossFunctionWrapper):
+    """Shared by the binary and categorical cross-entropies: `from_logits`, `label_smoothing`, `axis`."""
+
+    _fn = None
+    _default_name = None
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(type(self)._fn, name=name or self._default_name, reduction=reduction, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                       "axis": self.axis})
+        return config
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Binary cross-entropy between 0/1 labels and probabilities (or logits with
     `from_logits=True`), averaged over `axis`."""
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
-        super().__init__(binary_crossentropy, name=name, reduction=reduction, dtype=dtype,
-                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                       "axis": self.axis})
-        return config
+    _fn = staticmethod(binary_crossentropy)
+    _default_name = "binary_crossentropy"
 
 
-class CategoricalCrossentropy(LossFunctionWrapper):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy between one-hot labels and probabilities (or logits)."""
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
-        super().__init__(categorical_crossentropy, name=name, reduction=reduction, dtype=dtype,
-                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                       "axis": self.axis})
-        return config
+    _fn = staticmethod(categorical_crossentropy)
+    _default_name = "categorical_crossentropy"
 
 
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
