@@ -21,6 +21,7 @@ from lamina import optimizers
 from lamina import losses
 from lamina import metrics
 from lamina import callbacks
+from lamina import saving
 from lamina.layers import Input, InputSpec, KerasTensor, Layer
 from lamina.models import Model, Sequential
 
@@ -49,5 +50,5 @@ def cmake_dir():
 
 
 __all__ = ["Tensor", "Variable", "GradientTape", "no_grad", "ops", "random", "utils",
-           "activations", "callbacks", "initializers", "layers", "losses", "metrics", "models", "optimizers", "Input", "InputSpec", "KerasTensor",
+           "activations", "callbacks", "initializers", "layers", "losses", "metrics", "models", "optimizers", "saving", "Input", "InputSpec", "KerasTensor",
            "Layer", "Model", "Sequential", "optimizers", "set_num_threads", "get_num_threads", "cmake_dir"]

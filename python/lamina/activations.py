@@ -65,18 +65,39 @@ def get(identifier):
     if identifier is None:
         return linear
     if isinstance(identifier, str):
-        fn = _BY_NAME.get(identifier)
+        fn = _BY_NAME.get(identifier) or _registered(identifier)
         if fn is None:
             raise ValueError(f"Could not interpret activation function identifier: {identifier}")
+        return fn
+    if isinstance(identifier, dict) and identifier.get("class_name") == "function" and isinstance(
+            identifier.get("config"), str):
+        # Keras's config of a function: a built-in name, or a user's registered function
+        fn = _BY_NAME.get(identifier["config"]) or _registered(identifier["config"])
+        if fn is None:
+            raise ValueError(
+                f"Could not interpret activation function identifier: {identifier}. Register the function "
+                "with `@lamina.saving.register_keras_serializable()` or pass it in `custom_objects`.")
         return fn
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret activation function identifier: {identifier}")
 
 
+def _registered(name):
+    from lamina.saving.object_registration import get_registered_object
+
+    fn = get_registered_object(name)
+    return fn if callable(fn) else None
+
+
 def serialize(activation):
-    """The name of a built-in activation (its function name otherwise)."""
+    """The name of a built-in activation; for another function, Keras's config of a function
+    (`{"module": "builtins", "class_name": "function", "config": "package>name", ...}`), which
+    loads back when the function is registered with `register_keras_serializable`."""
     for name, fn in _BY_NAME.items():
         if fn is activation and name not in ("swish",):
             return name
-    return getattr(activation, "__name__", str(activation))
+    from lamina.saving.object_registration import get_registered_name
+
+    return {"module": "builtins", "class_name": "function",
+            "config": get_registered_name(activation) or str(activation), "registered_name": "function"}

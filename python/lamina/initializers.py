@@ -104,8 +104,16 @@ def compute_fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+def _check_axes(input_axes, output_axes):
+    if input_axes is not None or output_axes is not None:
+        raise ValueError("lamina's variance-scaling initializers compute fans from the kernel's shape only; "
+                         f"received input_axes={input_axes}, output_axes={output_axes} (only None is supported).")
+
+
 class VarianceScaling(Initializer):
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
+        _check_axes(input_axes, output_axes)
         if scale <= 0.0:
             raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
@@ -132,15 +140,16 @@ class VarianceScaling(Initializer):
         return _random.uniform(shape, -limit, limit, seed=self.seed)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+        return {"seed": self.seed, "scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "input_axes": None, "output_axes": None}
 
 
 def _preset(name, scale, mode, distribution):
-    def __init__(self, seed=None):
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
                                            "__doc__": f"VarianceScaling({scale}, {mode!r}, {distribution!r})."})
@@ -172,7 +181,11 @@ def get(identifier):
     if isinstance(identifier, dict) and isinstance(identifier.get("class_name"), str):
         cls = _BY_NAME.get(identifier["class_name"])
         if cls is None:
-            raise ValueError(f"Could not interpret initializer identifier: {identifier}")
+            cls = _registered(identifier)
+            if cls is None:
+                raise ValueError(f"Could not interpret initializer identifier: {identifier}")
+            if identifier["class_name"] == "function":
+                return cls
         return cls.from_config(dict(identifier.get("config") or {}))
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier)
@@ -186,5 +199,22 @@ def get(identifier):
     raise ValueError(f"Could not interpret initializer identifier: {identifier}")
 
 
+def _registered(config):
+    """A user's initializer class or function registered with `register_keras_serializable` (or in
+    the `custom_objects` being loaded)."""
+    from lamina.saving.object_registration import get_registered_object
+
+    if config["class_name"] == "function":
+        return get_registered_object(config.get("config"))
+    return (get_registered_object(config.get("registered_name"))
+            or get_registered_object(config["class_name"]))
+
+
 def serialize(initializer):
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    """The initializer's config in Keras 3's schema ({"module", "class_name", "config", "registered_name"})."""
+    if not isinstance(initializer, Initializer) or type(initializer) not in _BY_NAME.values():
+        from lamina.saving.serialization_lib import serialize_keras_object
+
+        return serialize_keras_object(initializer)
+    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
+            "config": initializer.get_config(), "registered_name": None}

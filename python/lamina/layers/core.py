@@ -262,7 +262,13 @@ class Lambda(Layer):
         return (tuple(input_shape)[0],) + tuple(self._output_shape)
 
     def get_config(self):
+        """Keras's Lambda config: `function` as Keras serializes it (a lambda's code, which lamina
+        writes so that Keras can reload it with `safe_mode=False`, but never loads itself)."""
+        from lamina.saving.serialization_lib import serialize_keras_object
+
         config = super().get_config()
-        config["function"] = getattr(self.function, "__name__", repr(self.function))
-        config["arguments"] = self.arguments
+        config["function"] = serialize_keras_object(self.function)
+        if self._output_shape is not None:
+            config["output_shape"] = serialize_keras_object(self._output_shape)
+        config["arguments"] = serialize_keras_object(self.arguments)
         return config

@@ -23,6 +23,13 @@ class Layer:
     `add_weight`) and `call(inputs, training=None)`; `compute_output_shape` lets models infer shapes
     without data."""
 
+    def __new__(cls, *args, **kwargs):
+        instance = super().__new__(cls)
+        # Keras's auto-config: the constructor arguments, when they are all plain values, are what
+        # `get_config()` returns for a subclass that does not define it.
+        object.__setattr__(instance, "_auto_config", _auto_config(cls, args, kwargs))
+        return instance
+
     def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None, autocast=True,
                  name=None, **kwargs):
         input_shape = kwargs.pop("input_shape", None)
@@ -40,7 +47,7 @@ class Layer:
         object.__setattr__(self, "_non_trainable_vars", [])  # created non-trainable (e.g. statistics)
         self.name = name or auto_name(to_snake_case(self.__class__.__name__))
         self._trainable = bool(trainable)
-        self.dtype = standardize_dtype(dtype) or "float32"
+        self.dtype = standardize_dtype(dtype_policy_name(dtype)) or "float32"
         self.built = False
         self.input_spec = None
         self._inbound_nodes = []
@@ -296,15 +303,122 @@ class Layer:
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        """The layer's constructor arguments, as Keras 3 writes them: `name`, `trainable` and
+        `dtype` (a DTypePolicy config); a subclass adds its own arguments. A subclass that does not
+        define `get_config` gets the plain-valued arguments it was constructed with (Keras's
+        auto-config)."""
+        config = {"name": self.name}
+        auto = self.__dict__.get("_auto_config")
+        if type(self).get_config is Layer.get_config and auto is not None:
+            config.update(auto)
+            params = inspect.signature(type(self).__init__).parameters
+            if "name" not in params and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+                config.pop("name", None)
+        config.update(trainable=self.trainable, dtype=_dtype_policy_config(self.dtype))
+        return config
 
     @classmethod
     def from_config(cls, config):
+        """A new layer from `get_config()`'s dict (a DTypePolicy config is read as its dtype)."""
         config = dict(config)
+        if "dtype" in config:
+            config["dtype"] = dtype_policy_name(config["dtype"])
         batch_input_shape = config.pop("batch_input_shape", None)
         if batch_input_shape is not None:
             config["input_shape"] = tuple(batch_input_shape[1:])
-        return cls(**config)
+        params = inspect.signature(cls.__init__).parameters
+        held = {}
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            for key in ("name", "trainable", "dtype"):  # base arguments the subclass does not take
+                if key in config and key not in params:
+                    held[key] = config.pop(key)
+        layer = cls(**config)
+        if "trainable" in held:
+            layer.trainable = held["trainable"]
+        return layer
+
+    def get_build_config(self):
+        """The shapes the layer was built for (`{"input_shape": ...}`), or None if it was not."""
+        shapes = self._build_shapes_dict
+        if shapes is None:
+            return None
+        if len(shapes) == 1:
+            return {"input_shape": next(iter(shapes.values()))}
+        return {"shapes_dict": shapes}
+
+    def build_from_config(self, config):
+        """Builds the layer (creates its weights) for the shapes `get_build_config()` gave. A layer
+        or model without its own `build` runs once on zeros of that shape, which creates the
+        weights of the layers it calls."""
+        if not config or config.get("input_shape") is None or self.built:
+            return
+        shape = _as_shapes(config["input_shape"])
+        if type(self).build is Layer.build and (self._tracked_layers or hasattr(self, "compile")):
+            from lamina import autograd, ops
+
+            zeros = tree.map_shape_structure(lambda s: ops.zeros(tuple(1 if d is None else d for d in s)), shape)
+            with autograd.no_grad():
+                self(zeros, training=False)
+            self._build_shapes_dict = {"input_shape": shape}
+        else:
+            self._maybe_build(shape)
+        self.built = True
 
     def __repr__(self):
         return f"<{self.__class__.__name__} name={self.name}, built={self.built}>"
+
+
+def dtype_policy_name(dtype):
+    """The dtype of a Keras DTypePolicy config (`{"class_name": "DTypePolicy", "config": {"name": ...}}`),
+    or `dtype` itself."""
+    if isinstance(dtype, dict):
+        inner = dtype.get("config")
+        if dtype.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy") or not isinstance(inner, dict) \
+                or not isinstance(inner.get("name"), str):
+            raise ValueError(f"Invalid dtype policy config: {dtype}")
+        return inner["name"]
+    return dtype
+
+
+def _dtype_policy_config(dtype):
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+
+
+def _as_shapes(value):
+    """A shape (or structure of shapes) read back from JSON: lists of ints become tuples."""
+    if tree.is_shape(value):
+        return tuple(value)
+    if isinstance(value, dict):
+        return {k: _as_shapes(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_shapes(v) for v in value]
+    raise ValueError(f"Invalid shape in a build config: {value!r}")
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _auto_config(cls, args, kwargs):
+    """The constructor's arguments (defaults included, `name` left out) when every value is plain
+    (str, int, float, bool, None, or lists / dicts of them); None otherwise."""
+    try:
+        signature = inspect.signature(cls.__init__)
+        bound = signature.bind(None, *args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    params = list(signature.parameters.values())
+    if any(p.kind == p.POSITIONAL_ONLY for p in params[1:]):
+        return None
+    if cls.__init__ is not Layer.__init__:  # the base arguments' defaults belong to every layer
+        bound.apply_defaults()
+    values = dict(bound.arguments)
+    values.pop(params[0].name, None)
+    for p in params[1:]:
+        if p.kind == p.VAR_KEYWORD:
+            values.update(values.pop(p.name, {}))
+        elif p.kind == p.VAR_POSITIONAL and values.pop(p.name, ()):
+            return None
+    values.pop("name", None)
+    if not all(isinstance(v, _PLAIN) for v in tree.flatten(values)):
+        return None
+    return values

@@ -20,8 +20,15 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
-                 beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
+                 beta_constraint=None, gamma_constraint=None, synchronized=False, renorm=False,
+                 renorm_clipping=None, renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
+        if renorm:
+            raise NotImplementedError("lamina's BatchNormalization does not implement batch renormalization "
+                                      "(renorm=True).")
+        self.renorm = False
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = renorm_momentum
         if not isinstance(axis, int):
             raise TypeError(f"Expected an int value for `axis`. Received: axis={axis}")
         self.axis = axis
@@ -98,5 +105,6 @@ class BatchNormalization(Layer):
             moving_mean_initializer=initializers.serialize(self.moving_mean_initializer),
             moving_variance_initializer=initializers.serialize(self.moving_variance_initializer),
             beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
-            synchronized=self.synchronized)
+            synchronized=self.synchronized, renorm=self.renorm, renorm_clipping=self.renorm_clipping,
+            renorm_momentum=self.renorm_momentum)
         return config

@@ -212,10 +212,29 @@ class Functional(Model):
         result = [tuple(symbols[id(t)].shape) for t in self._flat_outputs]
         return tree.pack_sequence_as(self._outputs_struct, result) if tree.is_nested(self._outputs_struct) else result[0]
 
+    # ------------------------------------------------------------------ config
     def get_config(self):
-        config = super().get_config()
-        config["layers"] = [{"class_name": l.__class__.__name__, "config": l.get_config()} for l in self._operations]
-        return config
+        """Keras 3's functional config: `name`, `trainable`, `layers` (each layer's serialized config
+        with its `name` and `inbound_nodes`: the calls of it that belong to this model, their
+        arguments with tensors as `__keras_tensor__` entries `[layer name, node index, tensor
+        index]`), `input_layers` and `output_layers`. Node indices count only this model's calls
+        (see `functional_config`)."""
+        from lamina.models.functional_config import functional_get_config
+
+        if type(self).__init__ is not Functional.__init__:
+            return Model.get_config(self)  # a subclass with its own constructor: its arguments
+        return functional_get_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new functional model (new weights) from `get_config()`'s dict, by Keras 3's algorithm:
+        create every layer, then replay the recorded calls in order."""
+        from lamina.models.functional_config import functional_from_config
+
+        return functional_from_config(cls, config, custom_objects=custom_objects)
+
+    def get_build_config(self):
+        return {"input_shape": None}  # built from its inputs (Keras writes the same)
 
 
 def _flatten_shapes(structure):

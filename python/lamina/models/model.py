@@ -23,7 +23,7 @@ class Model(Trainer, Layer):
             from lamina.models.functional import Functional
 
             return Functional.__new__(Functional)
-        return super().__new__(cls)
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args, **kwargs):
         if args:
@@ -31,6 +31,51 @@ class Model(Trainer, Layer):
                 f"{type(self).__name__}.__init__() takes keyword arguments only (name=, trainable=, dtype=); "
                 "to build a functional model call lamina.Model(inputs, outputs).")
         super().__init__(**kwargs)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Saves the model (config, weights, compile config and optimizer state) as a `.keras`
+        file that Keras 3 can load too. See `lamina.saving.save_model`."""
+        from lamina.saving import saving_api
+
+        return saving_api.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Saves the weights (and the optimizer's state, when compiled) to a `.weights.h5` file in
+        Keras 3's layout."""
+        from lamina.saving import saving_api
+
+        return saving_api.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """Loads weights from a `.weights.h5` or `.keras` file (lamina's or Keras 3's). Everything is
+        checked first: weights that do not fit raise ValueError and leave the model unchanged."""
+        from lamina.saving import saving_api
+
+        return saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def to_json(self, **kwargs):
+        """The model's serialized config as a JSON string (`lamina.models.model_from_json`)."""
+        import json
+
+        from lamina.saving.serialization_lib import serialize_keras_object
+
+        return json.dumps(serialize_keras_object(self), **kwargs)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A model from its config: a functional model's config builds a functional model (for
+        `Model`, `Functional` and subclasses that keep the functional constructor); any other
+        config is passed to the constructor, as Keras does."""
+        from lamina.models.functional import Functional
+        from lamina.models.functional_config import functional_from_config
+
+        keys = ("name", "layers", "input_layers", "output_layers")
+        functional_like = cls in (Model, Functional) or cls.__init__ is Functional.__init__
+        if isinstance(config, dict) and all(k in config for k in keys) and functional_like:
+            return functional_from_config(Functional if cls is Model else cls, config,
+                                          custom_objects=custom_objects)
+        return Layer.from_config.__func__(cls, config)
 
     @property
     def layers(self):

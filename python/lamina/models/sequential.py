@@ -201,30 +201,35 @@ class Sequential(Model):
         return super().summary(*args, **kwargs)
 
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype,
-                  "layers": [{"class_name": l.__class__.__name__, "config": l.get_config()}
-                             for l in self._layers]}
+        """Keras 3's Sequential config: `name`, `trainable`, `dtype`, `layers` (each layer's
+        serialized config, the input layer first) and `build_input_shape` once built."""
+        from lamina.layers.layer import _dtype_policy_config
+        from lamina.saving.serialization_lib import serialize_keras_object
+
+        config = {"name": self.name, "trainable": self.trainable, "dtype": _dtype_policy_config(self.dtype),
+                  "layers": [serialize_keras_object(layer) for layer in self._layers]}
         if self._graph is not None:
             config["build_input_shape"] = self._layers[0].batch_shape
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
         """A new model with the same layers (new weights), built if the config says it was."""
-        from lamina import layers as layers_module
+        from lamina.saving.serialization_lib import deserialize_keras_object
 
-        if "name" not in config or "layers" not in config:
+        if not isinstance(config, dict) or "name" not in config or "layers" not in config:
             raise ValueError("A Sequential model configuration must be a dictionary containing the "
                              f"'name' and 'layers' keys. Received: config={config}")
         model = cls(name=config["name"], trainable=config.get("trainable", True))
         for item in config["layers"]:
-            name = item["class_name"]
-            layer_cls = cls if name == "Sequential" else getattr(layers_module, name, None)
-            if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
-                raise ValueError(f"Unknown layer class in a Sequential config: {name}")
-            model.add(layer_cls.from_config(item["config"]), rebuild=False)
-        if config.get("build_input_shape") is not None and not model.built:
-            model.build(config["build_input_shape"])
+            layer = deserialize_keras_object(item, custom_objects=custom_objects)
+            if not isinstance(layer, Layer):
+                raise ValueError(f"Expected a layer in a Sequential config, got {type(layer).__name__}: "
+                                 f"{str(item)[:200]}")
+            model.add(layer, rebuild=False)
+        build_input_shape = config.get("build_input_shape")
+        if build_input_shape is not None and not model.built and model.layers:
+            model.build(tuple(build_input_shape))
         else:
             model._maybe_rebuild()
         return model

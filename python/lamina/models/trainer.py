@@ -5,6 +5,7 @@ A training step is: the forward pass inside a `GradientTape` (the C++ ops record
 the loss, one backward pass, and one fused C++ optimizer update of every trainable variable.
 Evaluation and prediction record nothing.
 """
+import inspect
 import warnings
 
 import numpy as np
@@ -62,6 +63,11 @@ class Trainer:
             weighted_metrics: metrics that also receive `sample_weight`.
         """
         self.optimizer = optimizers_module.get(optimizer)
+        # what `get_compile_config()` writes into a saved model (Keras's keys)
+        self._compile_config = {"optimizer": self.optimizer, "loss": loss, "loss_weights": loss_weights,
+                                "metrics": metrics, "weighted_metrics": weighted_metrics,
+                                "run_eagerly": bool(run_eagerly), "steps_per_execution": steps_per_execution,
+                                "jit_compile": False if jit_compile == "auto" else jit_compile}
         self.loss = loss
         self._loss_fns = self._resolve_losses(loss)
         self.loss_weights = loss_weights
@@ -72,6 +78,32 @@ class Trainer:
         self._trainable_ids = None  # the trainable set of the last step (see _follow_trainable_set)
         self.compiled = True
         self.stop_training = False
+
+    def get_compile_config(self):
+        """The arguments of `compile()`, serialized as Keras 3 writes them ({} when not compiled)."""
+        if not self.compiled or getattr(self, "_compile_config", None) is None:
+            return {}
+        from lamina.saving.serialization_lib import serialize_dict
+
+        return serialize_dict(self._compile_config)
+
+    def compile_from_config(self, config):
+        """Compiles the model from `get_compile_config()`'s dict (a loaded model's), then creates the
+        optimizer's variables so that its saved state can be loaded into them."""
+        if type(self).compile is not Trainer.compile:
+            warnings.warn(
+                "`compile()` was not called as part of model loading because the model's `compile()` method "
+                "is custom. All subclassed Models that have `compile()` overridden should also override "
+                "`get_compile_config()` and `compile_from_config(config)`. Alternatively, you can call "
+                "`compile()` manually after loading.", stacklevel=2)
+            return
+        from lamina.saving.serialization_lib import deserialize_compile_config
+
+        config = deserialize_compile_config(config)
+        accepted = inspect.signature(Trainer.compile).parameters
+        self.compile(**{k: v for k, v in config.items() if k in accepted})
+        if self.built:
+            self.optimizer.build(self.trainable_weights)
 
     def _resolve_losses(self, loss):
         if loss is None:
