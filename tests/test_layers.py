@@ -912,3 +912,15 @@ def test_reshape_with_incompatible_size():
         layers.Reshape((-1, -1))
     assert str(e.value) == ("There must be at most one unknown dimension (-1) in `target_shape`. "
                             "Received: target_shape=(-1, -1).")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Dense(2, kernel_regularizer="l2"),
+    lambda: layers.Dense(2, bias_constraint="non_neg"),
+    lambda: layers.Conv2D(2, 3, kernel_regularizer="l1"),
+    lambda: layers.BatchNormalization(gamma_constraint="non_neg"),
+    lambda: layers.Dense(2, activity_regularizer="l2"),
+])
+def test_regularizers_and_constraints_are_refused_not_ignored(make):
+    with pytest.raises(NotImplementedError, match="not supported by lamina yet"):
+        make()

@@ -1,7 +1,7 @@
 """Convolution and pooling layers on NHWC images (channels_last, Keras's default)."""
 from lamina import activations, initializers, ops
 from lamina.layers.input_spec import InputSpec, incompatible_input_head
-from lamina.layers.layer import Layer
+from lamina.layers.layer import Layer, reject_unsupported
 
 __all__ = ["AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPooling2D"]
 
@@ -58,6 +58,9 @@ class Conv2D(Layer):
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        reject_unsupported(type(self).__name__,
+                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
             raise ValueError(
                 f"Invalid value for argument `filters`. Expected a strictly positive value. Received filters={filters}.")

@@ -4,7 +4,7 @@ import math
 from lamina import activations, initializers, ops
 from lamina import random as _random
 from lamina.layers.input_spec import InputSpec
-from lamina.layers.layer import Layer
+from lamina.layers.layer import Layer, reject_unsupported
 from lamina.layers.symbolic import KerasTensor, Node
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Lambda", "Reshape"]
@@ -68,6 +68,9 @@ class Dense(Layer):
             raise ValueError(
                 f"Received an invalid value for `units`, expected a positive integer. Received: units={units}")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        reject_unsupported(type(self).__name__,
+                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias

@@ -18,6 +18,16 @@ from lamina.variables import Variable
 __all__ = ["Layer"]
 
 
+def reject_unsupported(layer_name, **options):
+    """Raises NotImplementedError for options lamina accepts in signatures (Keras's) but does not
+    apply yet (regularizers, constraints): silently ignoring them would train a different model."""
+    for option, value in options.items():
+        if value is not None:
+            raise NotImplementedError(
+                f"{layer_name}: `{option}={value!r}` is not supported by lamina yet (regularizers and "
+                "constraints are not applied); leave it as None.")
+
+
 class Layer:
     """Base class for layers. Subclasses implement `build(input_shape)` (create weights with
     `add_weight`) and `call(inputs, training=None)`; `compute_output_shape` lets models infer shapes
@@ -32,6 +42,7 @@ class Layer:
 
     def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None, autocast=True,
                  name=None, **kwargs):
+        reject_unsupported(type(self).__name__, activity_regularizer=activity_regularizer)
         input_shape = kwargs.pop("input_shape", None)
         input_dim = kwargs.pop("input_dim", None)
         batch_size = kwargs.pop("batch_size", None)
@@ -85,6 +96,7 @@ class Layer:
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
                    regularizer=None, constraint=None, aggregation="none", name=None):
         """Creates a weight of this layer (a `Variable` with path `<layer>/<name>`)."""
+        reject_unsupported(f"{self.name}.add_weight", regularizer=regularizer, constraint=constraint)
         shape = () if shape is None else tuple(int(d) for d in shape)
         dtype = standardize_dtype(dtype) or self.dtype
         if initializer is None:

@@ -2,7 +2,7 @@
 frozen layer (trainable=False) always in inference mode, as in Keras."""
 from lamina import _core, initializers, ops
 from lamina.layers.input_spec import InputSpec
-from lamina.layers.layer import Layer
+from lamina.layers.layer import Layer, reject_unsupported
 
 __all__ = ["BatchNormalization"]
 
@@ -23,6 +23,9 @@ class BatchNormalization(Layer):
                  beta_constraint=None, gamma_constraint=None, synchronized=False, renorm=False,
                  renorm_clipping=None, renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
+        reject_unsupported(type(self).__name__,
+                           beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                           beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         if renorm:
             raise NotImplementedError("lamina's BatchNormalization does not implement batch renormalization "
                                       "(renorm=True).")
