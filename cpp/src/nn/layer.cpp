@@ -1,0 +1,122 @@
+// nn::Layer and the helpers shared by the layers.
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include "lamina/nn.hpp"
+#include "lamina/ops.hpp"
+#include "nn/nn_util.hpp"
+
+namespace lamina {
+namespace nn {
+namespace detail {
+
+std::string unique_name(const std::string& base) {
+  static std::mutex mutex;
+  static std::map<std::string, int64_t> counters;
+  std::lock_guard<std::mutex> lock(mutex);
+  int64_t n = counters[base]++;
+  return n == 0 ? base : base + "_" + std::to_string(n);
+}
+
+std::string check_activation(const std::string& activation) {
+  const std::string a = activation.empty() ? "linear" : activation;
+  if (a != "linear" && a != "relu" && a != "sigmoid" && a != "tanh" && a != "softmax")
+    throw std::invalid_argument("Could not interpret activation function identifier: " + activation);
+  return a;
+}
+
+Tensor apply_activation(const Tensor& x, const std::string& activation) {
+  if (activation == "sigmoid") return ops::sigmoid(x);
+  if (activation == "tanh") return ops::tanh(x);
+  if (activation == "softmax") return ops::softmax(x, -1);
+  return x;  // linear; relu is fused by the op
+}
+
+std::string check_padding(const std::string& padding) {
+  if (padding != "valid" && padding != "same")
+    throw std::invalid_argument(
+        "The `padding` argument must be a list/tuple or one of {'valid', 'same'}. Received: " + padding);
+  return padding;
+}
+
+Size2 check_pair(Size2 v, const char* what) {
+  if (v.h <= 0 || v.w <= 0)
+    throw std::invalid_argument(std::string("The `") + what +
+                                "` argument must be a tuple of 2 positive integers. Received: (" +
+                                std::to_string(v.h) + ", " + std::to_string(v.w) + ")");
+  return v;
+}
+
+Tensor glorot_uniform(const Shape& shape, int64_t fan_in, int64_t fan_out, int64_t seed) {
+  const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+  Tensor w = ops::random_uniform(shape, -limit, limit, seed);
+  w.set_requires_grad(true);
+  return w;
+}
+
+Tensor zeros_weight(const Shape& shape) {
+  Tensor w = ops::zeros(shape);
+  w.set_requires_grad(true);
+  return w;
+}
+
+std::string shape_none_str(const Shape& shape) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) os << ", ";
+    if (shape[i] < 0)
+      os << "None";
+    else
+      os << shape[i];
+  }
+  if (shape.size() == 1) os << ",";
+  os << ")";
+  return os.str();
+}
+
+int64_t spatial_out(int64_t size, int64_t window, int64_t stride, const std::string& padding) {
+  if (size < 0) return -1;
+  if (padding == "same") return (size + stride - 1) / stride;
+  const int64_t d = size - window;
+  return d < 0 ? 0 : d / stride + 1;  // 0: the window does not fit (callers throw)
+}
+
+}  // namespace detail
+
+Layer::Layer(const std::string& default_name, const std::string& name)
+    : name_(name.empty() ? detail::unique_name(default_name) : name) {}
+
+Layer::~Layer() = default;
+
+void Layer::build(const Shape& input_shape) {
+  if (built()) return;
+  std::lock_guard<std::mutex> lock(build_mutex_);
+  if (built()) return;
+  output_shape(input_shape);  // throws for inputs the layer cannot take
+  build_weights(input_shape);
+  mark_built();
+}
+
+int64_t Layer::count_params() const {
+  if (!built())
+    throw std::invalid_argument("You tried to call `count_params` on layer '" + name_ +
+                                "', but the layer isn't built. You can build it manually via: "
+                                "`layer.build(batch_input_shape)`.");
+  int64_t n = 0;
+  for (const Tensor& w : weights()) n += w.numel();
+  return n;
+}
+
+Tensor Layer::forward(const Tensor& x, bool training) {
+  if (!x.defined()) throw std::invalid_argument("Layer '" + name_ + "' received an undefined tensor.");
+  if (!built()) build(x.shape());
+  output_shape(x.shape());  // Keras's message for incompatible inputs
+  return call(x, training);
+}
+
+}  // namespace nn
+}  // namespace lamina

@@ -1,0 +1,207 @@
+// nn::Dense, Conv2D, pooling, Flatten, Dropout: thin compositions of lamina::ops (the ops the
+// Python layers call).
+#include <stdexcept>
+#include <string>
+
+#include "lamina/nn.hpp"
+#include "lamina/ops.hpp"
+#include "nn/nn_util.hpp"
+
+namespace lamina {
+namespace nn {
+
+namespace {
+
+std::string np_style(const Shape& s) {  // Keras's pooling message prints a NumPy array: [None 5 5 1]
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += " ";
+    out += s[i] < 0 ? "None" : std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+std::string pair_str(Size2 v) { return "(" + std::to_string(v.h) + ", " + std::to_string(v.w) + ")"; }
+
+void check_rank(const std::string& layer, const Shape& s, size_t ndim, bool exact) {
+  if (exact ? s.size() != ndim : s.size() < ndim)
+    throw std::invalid_argument("Input 0 of layer \"" + layer + "\" is incompatible with the layer: expected " +
+                                (exact ? "ndim=" : "min_ndim=") + std::to_string(ndim) + ", found ndim=" +
+                                std::to_string(s.size()) + ". Full shape received: " +
+                                detail::shape_none_str(s));
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------ Dense
+
+Dense::Dense(int64_t units, const std::string& activation, bool use_bias, int64_t seed, const std::string& name)
+    : Layer("dense", name), units_(units), activation_(detail::check_activation(activation)),
+      use_bias_(use_bias), seed_(seed) {
+  if (units <= 0)
+    throw std::invalid_argument(
+        "Received an invalid value for `units`, expected a positive integer. Received: units=" +
+        std::to_string(units));
+}
+
+Shape Dense::output_shape(const Shape& input_shape) const {
+  check_rank(name(), input_shape, 2, false);
+  const int64_t in = input_shape.back();
+  if (in < 0)
+    throw std::invalid_argument("The last dimension of the inputs to a Dense layer should be defined. Found None. "
+                                "Full input shape received: " + detail::shape_none_str(input_shape));
+  if (built() && in != weights_[0].size(0))
+    throw std::invalid_argument("Input 0 of layer \"" + name() +
+                                "\" is incompatible with the layer: expected axis -1 of input shape to have value " +
+                                std::to_string(weights_[0].size(0)) + ", but received input with shape " +
+                                detail::shape_none_str(input_shape));
+  Shape out = input_shape;
+  out.back() = units_;
+  return out;
+}
+
+void Dense::build_weights(const Shape& input_shape) {
+  const int64_t in = input_shape.back();
+  weights_.push_back(detail::glorot_uniform({in, units_}, in, units_, seed_));
+  if (use_bias_) weights_.push_back(detail::zeros_weight({units_}));
+}
+
+Tensor Dense::kernel() const { return built() ? weights_[0] : Tensor(); }
+Tensor Dense::bias() const { return built() && use_bias_ ? weights_[1] : Tensor(); }
+
+Tensor Dense::call(const Tensor& x, bool) {
+  const std::string fused = activation_ == "relu" ? "relu" : "linear";
+  return detail::apply_activation(ops::dense(x, weights_[0], bias(), fused), activation_);
+}
+
+// ----------------------------------------------------------------------------------------- Conv2D
+
+Conv2D::Conv2D(int64_t filters, Size2 kernel_size, Size2 strides, const std::string& padding,
+               const std::string& activation, bool use_bias, int64_t seed, const std::string& name)
+    : Layer("conv2d", name), filters_(filters), kernel_size_(detail::check_pair(kernel_size, "kernel_size")),
+      strides_(detail::check_pair(strides, "strides")), padding_(detail::check_padding(padding)),
+      activation_(detail::check_activation(activation)), use_bias_(use_bias), seed_(seed) {
+  if (filters <= 0)
+    throw std::invalid_argument(
+        "Invalid value for argument `filters`. Expected a strictly positive value. Received filters=" +
+        std::to_string(filters) + ".");
+}
+
+Shape Conv2D::output_shape(const Shape& s) const {
+  check_rank(name(), s, 4, true);
+  if (s[3] < 0)
+    throw std::invalid_argument("The channel dimension of the inputs should be defined. The input_shape received is " +
+                                detail::shape_none_str(s) +
+                                ", where axis -1 (0-based) is the channel dimension, which found to be `None`.");
+  if (built() && s[3] != weights_[0].size(2))
+    throw std::invalid_argument("Input 0 of layer \"" + name() +
+                                "\" is incompatible with the layer: expected axis -1 of input shape to have value " +
+                                std::to_string(weights_[0].size(2)) + ", but received input with shape " +
+                                detail::shape_none_str(s));
+  const int64_t oh = detail::spatial_out(s[1], kernel_size_.h, strides_.h, padding_);
+  const int64_t ow = detail::spatial_out(s[2], kernel_size_.w, strides_.w, padding_);
+  if (oh == 0 || ow == 0)
+    throw std::invalid_argument("Computed output size would be zero or negative. Received `inputs shape=" +
+                                detail::shape_none_str(s) + "`, `kernel shape=(" + std::to_string(kernel_size_.h) +
+                                ", " + std::to_string(kernel_size_.w) + ", " + std::to_string(s[3]) + ", " +
+                                std::to_string(filters_) + ")`, `dilation_rate=[1 1]`, `strides=" +
+                                pair_str(strides_) + "`, `padding=" + padding_ + "`.");
+  return {s[0], oh, ow, filters_};
+}
+
+void Conv2D::build_weights(const Shape& s) {
+  const int64_t area = kernel_size_.h * kernel_size_.w;
+  weights_.push_back(detail::glorot_uniform({kernel_size_.h, kernel_size_.w, s[3], filters_}, area * s[3],
+                                            area * filters_, seed_));
+  if (use_bias_) weights_.push_back(detail::zeros_weight({filters_}));
+}
+
+Tensor Conv2D::kernel() const { return built() ? weights_[0] : Tensor(); }
+Tensor Conv2D::bias() const { return built() && use_bias_ ? weights_[1] : Tensor(); }
+
+Tensor Conv2D::call(const Tensor& x, bool) {
+  const std::string fused = activation_ == "relu" ? "relu" : "linear";
+  Tensor y = ops::conv2d(x, weights_[0], bias(), {strides_.h, strides_.w}, padding_, {1, 1}, fused);
+  return detail::apply_activation(y, activation_);
+}
+
+// ---------------------------------------------------------------------------------------- pooling
+
+Pooling2D::Pooling2D(bool is_max, Size2 pool_size, Size2 strides, const std::string& padding,
+                     const std::string& default_name, const std::string& name)
+    : Layer(default_name, name), is_max_(is_max), pool_size_(detail::check_pair(pool_size, "pool_size")),
+      strides_(strides.h == 0 && strides.w == 0 ? pool_size_ : detail::check_pair(strides, "strides")),
+      padding_(detail::check_padding(padding)) {
+  mark_built();
+}
+
+Shape Pooling2D::output_shape(const Shape& s) const {
+  check_rank(name(), s, 4, true);
+  const int64_t oh = detail::spatial_out(s[1], pool_size_.h, strides_.h, padding_);
+  const int64_t ow = detail::spatial_out(s[2], pool_size_.w, strides_.w, padding_);
+  if (oh == 0 || ow == 0)
+    throw std::invalid_argument("Computed output size would be zero or negative. Received: `inputs.shape=" +
+                                np_style(s) + "`, `pool_size=[" + std::to_string(pool_size_.h) + " " +
+                                std::to_string(pool_size_.w) + "]`, `strides=" + pair_str(strides_) +
+                                "`, `padding=" + padding_ + "`.");
+  return {s[0], oh, ow, s[3]};
+}
+
+Tensor Pooling2D::call(const Tensor& x, bool) {
+  const std::vector<int64_t> pool{pool_size_.h, pool_size_.w}, strides{strides_.h, strides_.w};
+  return is_max_ ? ops::max_pool2d(x, pool, strides, padding_) : ops::avg_pool2d(x, pool, strides, padding_);
+}
+
+MaxPooling2D::MaxPooling2D(Size2 pool_size, Size2 strides, const std::string& padding, const std::string& name)
+    : Pooling2D(true, pool_size, strides, padding, "max_pooling2d", name) {}
+
+AveragePooling2D::AveragePooling2D(Size2 pool_size, Size2 strides, const std::string& padding,
+                                   const std::string& name)
+    : Pooling2D(false, pool_size, strides, padding, "average_pooling2d", name) {}
+
+GlobalMaxPooling2D::GlobalMaxPooling2D(bool keepdims, const std::string& name)
+    : Layer("global_max_pooling2d", name), keepdims_(keepdims) {
+  mark_built();
+}
+
+Shape GlobalMaxPooling2D::output_shape(const Shape& s) const {
+  check_rank(name(), s, 4, true);
+  return keepdims_ ? Shape{s[0], 1, 1, s[3]} : Shape{s[0], s[3]};
+}
+
+Tensor GlobalMaxPooling2D::call(const Tensor& x, bool) { return ops::max(x, {1, 2}, keepdims_); }
+
+// ---------------------------------------------------------------------------------------- Flatten
+
+Flatten::Flatten(const std::string& name) : Layer("flatten", name) { mark_built(); }
+
+Shape Flatten::output_shape(const Shape& s) const {
+  check_rank(name(), s, 1, false);
+  int64_t n = 1;
+  for (size_t i = 1; i < s.size(); ++i) n = (n < 0 || s[i] < 0) ? -1 : n * s[i];
+  return {s[0], n};
+}
+
+Tensor Flatten::call(const Tensor& x, bool) { return ops::reshape(x, {x.size(0), -1}); }
+
+// ---------------------------------------------------------------------------------------- Dropout
+
+Dropout::Dropout(double rate, int64_t seed, const std::string& name) : Layer("dropout", name), rate_(rate), seed_(seed) {
+  if (!(rate >= 0.0 && rate <= 1.0))
+    throw std::invalid_argument(
+        "Invalid value received for argument `rate`. Expected a float value between 0 and 1. Received: rate=" +
+        std::to_string(rate));
+  mark_built();
+}
+
+Tensor Dropout::call(const Tensor& x, bool training) {
+  if (!training || rate_ == 0.0) return x;
+  if (rate_ == 1.0) return ops::multiply(x, ops::scalar(0.0));
+  // A seeded Dropout draws the same masks call after call (as the Python layer).
+  const int64_t seed = seed_ < 0 ? -1 : (seed_ * 1000003 + (++seed_calls_)) % (int64_t(1) << 31);
+  Tensor keep = ops::greater_equal(ops::random_uniform(x.shape(), 0.0, 1.0, seed), ops::scalar(rate_));
+  return ops::multiply(x, ops::multiply(ops::cast(keep, DType::Float32), ops::scalar(1.0 / (1.0 - rate_))));
+}
+
+}  // namespace nn
+}  // namespace lamina
