@@ -15,6 +15,8 @@
 // - W2 step: 3.21 MFLOP/sample; W3 step: 1.115 GFLOP/sample (WORKLOADS.md).
 #include <benchmark/benchmark.h>
 
+#include "bench_main.hpp"
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -272,45 +274,6 @@ void register_all() {
       ->Arg(16)->ArgName("b")->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 }
 
-// Positive int from a string, or -1.
-int parse_threads(const char* s) {
-  char* end = nullptr;
-  long v = std::strtol(s, &end, 10);
-  return (end != s && *end == '\0' && v >= 1 && v <= 1024) ? static_cast<int>(v) : -1;
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  int threads = 2;
-  if (const char* env = std::getenv("LAMINA_NUM_THREADS")) {
-    threads = parse_threads(env);
-    if (threads < 0) {
-      std::cerr << "bench_nn: LAMINA_NUM_THREADS must be a positive integer, got '" << env << "'\n";
-      return 2;
-    }
-  }
-  // Take --threads=N out of argv before Google Benchmark sees (and rejects) it.
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (i > 0 && std::strncmp(argv[i], "--threads=", 10) == 0) {
-      threads = parse_threads(argv[i] + 10);
-      if (threads < 0) {
-        std::cerr << "bench_nn: --threads expects a positive integer, got '" << argv[i] + 10 << "'\n";
-        return 2;
-      }
-      continue;
-    }
-    args.push_back(argv[i]);
-  }
-  int nargs = static_cast<int>(args.size());
-  lamina::set_num_threads(threads);
-  benchmark::AddCustomContext("lamina_threads", std::to_string(lamina::get_num_threads()));
-
-  register_all();
-  benchmark::Initialize(&nargs, args.data());
-  if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return lamina_bench::run(argc, argv, "bench_nn", register_all); }
