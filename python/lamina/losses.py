@@ -16,6 +16,7 @@ import math
 import warnings
 import weakref
 
+from lamina.utils.lookup import deserialize_from_table, serialize_object
 from lamina import ops
 from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.utils.naming import auto_name, to_snake_case
@@ -513,32 +514,13 @@ ALL_OBJECTS_DICT.update({
 def serialize(loss):
     """A config dict for a `Loss` ({"class_name", "config"}) or the name of a loss function."""
     if isinstance(loss, Loss):
-        return {"module": "keras.losses", "class_name": loss.__class__.__name__,
-                "config": loss.get_config(), "registered_name": None}
+        return serialize_object(loss, "keras.losses")
     return _function_name(loss)
 
 
 def deserialize(config, custom_objects=None):
     """The loss described by `config` (a dict from `serialize`, or a name)."""
-    objects = dict(ALL_OBJECTS_DICT)
-    objects.update(custom_objects or {})
-    if isinstance(config, str):
-        obj = objects.get(config)
-        if obj is None:
-            raise ValueError(f"Could not interpret loss identifier: {config}")
-        return obj
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret loss identifier: {config}")
-    class_name = config["class_name"]
-    inner = config.get("config", {})
-    if class_name == "function":
-        return deserialize(inner, custom_objects)
-    cls = objects.get(class_name)
-    if cls is None:
-        raise ValueError(f"Could not interpret loss identifier: {config}")
-    if not inspect.isclass(cls):
-        return cls
-    return cls.from_config(inner or {})
+    return deserialize_from_table(config, ALL_OBJECTS_DICT, "loss", custom_objects, functions=True)
 
 
 def get(identifier):

@@ -15,6 +15,7 @@ Keras's `compile` does.
 """
 import inspect
 
+from lamina.utils.lookup import deserialize_from_table, serialize_object
 from lamina.losses import (binary_crossentropy, categorical_crossentropy, mean_absolute_error,
                            mean_squared_error, sparse_categorical_crossentropy)
 from lamina.metrics.accuracy import (Accuracy, BinaryAccuracy, CategoricalAccuracy,
@@ -79,25 +80,12 @@ def _object_name(obj):
 
 def serialize(metric):
     """A config dict for a `Metric` ({"class_name", "config"})."""
-    return {"module": "keras.metrics", "class_name": metric.__class__.__name__,
-            "config": metric.get_config(), "registered_name": None}
+    return serialize_object(metric, "keras.metrics")
 
 
 def deserialize(config, custom_objects=None):
     """The metric described by `config` (a dict from `serialize`, or a name)."""
-    objects = dict(ALL_OBJECTS_DICT)
-    objects.update(custom_objects or {})
-    if isinstance(config, str):
-        obj = objects.get(config)
-        if obj is None:
-            raise ValueError(f"Could not interpret metric identifier: {config}")
-        return obj
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret metric identifier: {config}")
-    cls = objects.get(config["class_name"])
-    if cls is None:
-        raise ValueError(f"Could not interpret metric identifier: {config}")
-    return cls.from_config(config.get("config") or {})
+    return deserialize_from_table(config, ALL_OBJECTS_DICT, "metric", custom_objects)
 
 
 def get(identifier):
