@@ -182,7 +182,7 @@ void BM_dense(benchmark::State& state) {
 void train_loop(benchmark::State& state, nn::Sequential& model, const Tensor& x, const Tensor& y,
                 int warmup, double flops_per_sample) {
   model.build(x.shape());
-  std::vector<Tensor> params = model.weights();
+  std::vector<Tensor> params = model.trainable_weights();
   lamina::optim::Adam opt(1e-3f, 0.9f, 0.999f, 1e-7f);
   auto step = [&] {
     Tensor loss;

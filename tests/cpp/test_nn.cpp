@@ -1,5 +1,6 @@
 // lamina::nn layers (nn.hpp): the guide's CNN (shapes, parameter count, summary), training a small
-// MLP with optim::Adam, Dropout, errors, parity with the raw ops the Python layers call (same
+// MLP with optim::Adam, Dropout, BatchNormalization, the merging layers, trainable flags and
+// set_weights, errors, parity with the raw ops the Python layers call (same
 // weights -> identical outputs and gradients), and inference from several threads at once.
 #include <cmath>
 #include <memory>
@@ -162,7 +163,7 @@ TEST(NnSequential, TrainsMlpWithAdam) {
 
   nn::Sequential model({std::make_shared<nn::Dense>(16, "relu", true, 1), std::make_shared<nn::Dense>(3, "linear", true, 2)});
   model.build(x.shape());
-  std::vector<Tensor> params = model.weights();
+  std::vector<Tensor> params = model.trainable_weights();
   ASSERT_EQ(params.size(), 4u);
   lamina::optim::Adam opt(0.05f);
   auto loss_of = [&] {
@@ -234,6 +235,174 @@ TEST(NnParity, Conv2DMatchesOpsConv2d) {
     expect_equal(layer.kernel().grad(), k.grad());
     expect_equal(layer.bias().grad(), b.grad());
   }
+}
+
+TEST(NnLayers, BatchNormalizationTrainingInferenceAndFreezing) {
+  nn::BatchNormalization bn(-1, 0.9, 1e-3);
+  Tensor x = lt::f32({4, 2}, {1, 10, 2, 20, 3, 30, 6, 40});
+  {
+    lamina::NoGrad ng;
+    Tensor y0 = bn.forward(x);  // inference before training: moving mean 0, variance 1
+    std::vector<float> want;
+    for (float v : lt::values(x)) want.push_back(v / std::sqrt(1.f + 1e-3f));
+    lt::expect_near(y0, want);
+  }
+  ASSERT_EQ(bn.weights().size(), 4u);
+  EXPECT_EQ(bn.trainable_weights().size(), 2u);  // gamma, beta
+  EXPECT_EQ(bn.non_trainable_weights().size(), 2u);
+  EXPECT_TRUE(bn.gamma().requires_grad());
+  EXPECT_FALSE(bn.moving_mean().requires_grad());
+  EXPECT_EQ(bn.count_params(), 8);
+
+  Tensor y = bn.forward(x, true);  // batch statistics: mean (3, 25), biased variance (3.5, 125)
+  const float m0 = 3.f, m1 = 25.f, v0 = 3.5f, v1 = 125.f;
+  lt::expect_near(y, {(1 - m0) / std::sqrt(v0 + 1e-3f), (10 - m1) / std::sqrt(v1 + 1e-3f),
+                      (2 - m0) / std::sqrt(v0 + 1e-3f), (20 - m1) / std::sqrt(v1 + 1e-3f),
+                      (3 - m0) / std::sqrt(v0 + 1e-3f), (30 - m1) / std::sqrt(v1 + 1e-3f),
+                      (6 - m0) / std::sqrt(v0 + 1e-3f), (40 - m1) / std::sqrt(v1 + 1e-3f)}, 1e-4f);
+  lt::expect_near(bn.moving_mean(), {0.1f * m0, 0.1f * m1}, 1e-5f);
+  lt::expect_near(bn.moving_variance(), {0.9f + 0.1f * v0, 0.9f + 0.1f * v1}, 1e-4f);
+
+  // frozen: inference mode even with training=true, statistics unchanged, no trainable weights
+  bn.set_trainable(false);
+  EXPECT_TRUE(bn.trainable_weights().empty());
+  EXPECT_EQ(bn.non_trainable_weights().size(), 4u);
+  EXPECT_FALSE(bn.gamma().requires_grad());
+  const std::vector<float> mm = lt::values(bn.moving_mean());
+  expect_equal(bn.forward(x, true), bn.forward(x, false));
+  EXPECT_EQ(lt::values(bn.moving_mean()), mm);
+  bn.set_trainable(true);
+  EXPECT_TRUE(bn.gamma().requires_grad());
+
+  // a channel axis other than the last gives the same numbers as the last one on transposed input
+  nn::BatchNormalization first(1), last(-1);
+  Tensor xc = ops::random_normal({3, 4, 5}, 0.0, 1.0, 9);  // channels on axis 1
+  Tensor yc = first.forward(xc, true);
+  Tensor yl = last.forward(ops::transpose(xc, {0, 2, 1}), true);
+  lt::expect_near(ops::transpose(yc, {0, 2, 1}), lt::values(yl), 1e-5f);
+  lt::expect_near(first.moving_variance(), lt::values(last.moving_variance()), 1e-6f);
+
+  nn::BatchNormalization no_affine(-1, 0.99, 1e-3, /*center=*/false, /*scale=*/false);
+  no_affine.build({-1, 3});
+  EXPECT_EQ(no_affine.weights().size(), 2u);
+  EXPECT_FALSE(no_affine.gamma().defined());
+  lt::expect_throw_msg<std::invalid_argument>([] { nn::BatchNormalization(-1, 0.99, 0.0); }, "epsilon");
+  lt::expect_throw_msg<std::invalid_argument>([&] { bn.forward(ops::zeros({2, 3})); }, "incompatible");
+  lt::expect_throw_msg<std::invalid_argument>([] { nn::BatchNormalization b(3); b.build({-1, 2}); }, "out of bounds");
+}
+
+TEST(NnLayers, GlobalAveragePoolingReshapeActivation) {
+  Tensor x = ops::random_uniform({2, 3, 4, 5}, -1.0, 1.0, 4);
+  nn::GlobalAveragePooling2D gap, gap_keep(true);
+  expect_equal(gap.forward(x), ops::mean(x, {1, 2}));
+  EXPECT_EQ(gap_keep.output_shape({-1, 3, 4, 5}), (lamina::Shape{-1, 1, 1, 5}));
+  EXPECT_EQ(gap.class_name(), "GlobalAveragePooling2D");
+
+  nn::Reshape r({4, -1});
+  EXPECT_EQ(r.output_shape({-1, 3, 4, 5}), (lamina::Shape{-1, 4, 15}));
+  EXPECT_EQ(r.output_shape({-1, -1, 4, 5}), (lamina::Shape{-1, 4, -1}));
+  EXPECT_EQ(r.forward(x).shape(), (lamina::Shape{2, 4, 15}));
+  lt::expect_throw_msg<std::invalid_argument>([&] { r.output_shape({-1, 7}); }, "cannot by divided");
+  lt::expect_throw_msg<std::invalid_argument>([] { nn::Reshape({2, 3}).output_shape({-1, 7}); },
+                                              "total size of the tensor must be unchanged");
+  lt::expect_throw_msg<std::invalid_argument>([] { nn::Reshape({-1, -1}); }, "at most one unknown");
+
+  Tensor z = lt::f32({1, 4}, {-2.f, -0.5f, 0.f, 3.f});
+  expect_equal(nn::Activation("relu").forward(z), ops::relu(z));
+  expect_equal(nn::Activation("swish").forward(z), ops::silu(z));
+  expect_equal(nn::Activation("gelu").forward(z), ops::gelu(z, false));
+  expect_equal(nn::Activation("leaky_relu").forward(z), ops::leaky_relu(z, 0.2));
+  expect_equal(nn::Activation("softmax").forward(z), ops::softmax(z, -1));
+  expect_equal(nn::Activation("").forward(z), z);
+  lt::expect_throw_msg<std::invalid_argument>([] { nn::Activation("nope"); },
+                                              "Could not interpret activation function identifier: nope");
+  nn::Dense d(3, "tanh", true, 1);
+  Tensor in = ops::random_uniform({2, 4}, -1.0, 1.0, 2);
+  Tensor out = d.forward(in);
+  expect_equal(out, ops::tanh(ops::dense(in, d.kernel(), d.bias())));
+}
+
+TEST(NnLayers, MergingLayers) {
+  Tensor a = lt::f32({2, 2}, {1, 5, -3, 4}), b = lt::f32({2, 2}, {2, 2, 2, 2}), c = lt::f32({1, 2}, {10, 20});
+  lt::expect_near(nn::Add()({a, b, c}), {13, 27, 9, 26});
+  lt::expect_near(nn::Subtract()({a, b}), {-1, 3, -5, 2});
+  lt::expect_near(nn::Multiply()({a, b}), {2, 10, -6, 8});
+  lt::expect_near(nn::Average()({a, b}), {1.5f, 3.5f, -0.5f, 3});
+  lt::expect_near(nn::Maximum()({a, b}), {2, 5, 2, 4});
+  lt::expect_near(nn::Minimum()({a, b}), {1, 2, -3, 2});
+  nn::Concatenate cat, cat0(0);
+  lt::expect_near(cat({a, b}), {1, 5, 2, 2, -3, 4, 2, 2});
+  EXPECT_EQ(cat0({a, c}).shape(), (lamina::Shape{3, 2}));
+  EXPECT_EQ(cat.output_shape(std::vector<lamina::Shape>{{-1, 2}, {-1, 3}}), (lamina::Shape{-1, 5}));
+  EXPECT_EQ(nn::Add().output_shape(std::vector<lamina::Shape>{{-1, 1, 4}, {-1, 3, 1}}), (lamina::Shape{-1, 3, 4}));
+
+  lt::expect_throw_msg<std::invalid_argument>([&] { nn::Subtract()({a, b, c}); }, "exactly 2 inputs");
+  lt::expect_throw_msg<std::invalid_argument>([&] { nn::Subtract()({a}); }, "at least 2 inputs");
+  lt::expect_throw_msg<std::invalid_argument>([&] { nn::Add()({a, ops::zeros({2, 3})}); },
+                                              "Inputs have incompatible shapes");
+  lt::expect_throw_msg<std::invalid_argument>([&] { cat({a, ops::zeros({3, 3})}); }, "matching shapes");
+  nn::Add add;
+  nn::Layer& as_layer = add;
+  lt::expect_throw_msg<std::invalid_argument>([&] { as_layer.forward(a); }, "should be called on a list of inputs");
+  nn::Sequential seq;
+  seq.add(std::make_shared<nn::Add>());
+  lt::expect_throw_msg<std::invalid_argument>([&] { seq.forward(a); }, "should be called on a list of inputs");
+
+  // gradients flow through every input
+  Tensor p = ops::random_uniform({3, 4}, -1.0, 1.0, 1), q = ops::random_uniform({3, 4}, -1.0, 1.0, 2);
+  p.set_requires_grad(true);
+  q.set_requires_grad(true);
+  Tensor loss;
+  {
+    lamina::GradRecording rec;
+    loss = ops::sum(nn::Multiply()({nn::Concatenate()({p, q}), nn::Concatenate()({q, p})}));
+  }
+  lamina::backward(loss);
+  lt::expect_near(p.grad(), lt::values(ops::multiply(q, ops::scalar(2.0))), 1e-6f);
+}
+
+TEST(NnSequential, TrainableFlagsSetWeightsAndSummary) {
+  auto model = std::make_shared<nn::Sequential>();
+  auto dense = std::make_shared<nn::Dense>(4, "relu", true, 1);
+  model->add(dense);
+  model->add(std::make_shared<nn::BatchNormalization>());
+  model->add(std::make_shared<nn::Dense>(2, "linear", true, 2));
+  model->build({-1, 3});
+  EXPECT_EQ(model->weights().size(), 8u);
+  EXPECT_EQ(model->trainable_weights().size(), 6u);
+  EXPECT_EQ(model->non_trainable_weights().size(), 2u);
+  std::string s = model->summary();
+  EXPECT_TRUE(contains(s, "Total params: 42 (168.00 B)")) << s;
+  EXPECT_TRUE(contains(s, "Trainable params: 34 (136.00 B)")) << s;
+  EXPECT_TRUE(contains(s, "Non-trainable params: 8 (32.00 B)")) << s;
+
+  dense->set_trainable(false);
+  EXPECT_EQ(model->trainable_weights().size(), 4u);
+  EXPECT_FALSE(dense->kernel().requires_grad());
+  model->set_trainable(false);
+  EXPECT_TRUE(model->trainable_weights().empty());
+  EXPECT_TRUE(contains(model->summary(), "Trainable params: 0 (0.00 B)"));
+  model->set_trainable(true);
+  EXPECT_EQ(model->trainable_weights().size(), 6u);
+
+  // set_weights: everything checked before anything changes
+  std::vector<Tensor> values;
+  for (const Tensor& w : model->weights()) values.push_back(ops::full(w.shape(), 0.5));
+  std::vector<Tensor> bad = values;
+  bad.back() = ops::zeros({3});
+  const std::vector<float> before = lt::values(dense->kernel());
+  lt::expect_throw_msg<std::invalid_argument>([&] { model->set_weights(bad); }, "is not compatible with provided");
+  EXPECT_EQ(lt::values(dense->kernel()), before);
+  lt::expect_throw_msg<std::invalid_argument>([&] { model->set_weights({values[0]}); },
+                                              "with a weight list of length 1, but the layer was expecting 8");
+  Tensor kept = dense->kernel();
+  Tensor view = ops::reshape(kept, {-1});  // shares storage: keeps its old values
+  model->set_weights(values);
+  for (float v : lt::values(dense->kernel())) EXPECT_EQ(v, 0.5f);
+  EXPECT_EQ(lt::values(view), before);
+  EXPECT_TRUE(dense->kernel().requires_grad());
+  nn::Dense unbuilt(2);
+  lt::expect_throw_msg<std::invalid_argument>([&] { unbuilt.set_weights({}); }, "isn't built");
 }
 
 TEST(NnThreads, ConcurrentInferenceMatchesSequential) {

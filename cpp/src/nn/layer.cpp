@@ -22,17 +22,27 @@ std::string unique_name(const std::string& base) {
 }
 
 std::string check_activation(const std::string& activation) {
+  static const char* const known[] = {"linear", "relu", "sigmoid", "tanh",     "softmax", "gelu",
+                                      "elu",    "selu", "silu",    "swish",    "softplus", "leaky_relu"};
   const std::string a = activation.empty() ? "linear" : activation;
-  if (a != "linear" && a != "relu" && a != "sigmoid" && a != "tanh" && a != "softmax")
-    throw std::invalid_argument("Could not interpret activation function identifier: " + activation);
-  return a;
+  for (const char* k : known)
+    if (a == k) return a == "swish" ? "silu" : a;
+  throw std::invalid_argument("Could not interpret activation function identifier: " + activation);
 }
 
 Tensor apply_activation(const Tensor& x, const std::string& activation) {
+  // The functions of keras.activations (python/lamina/activations.py) with their defaults.
+  if (activation == "relu") return ops::relu(x);
   if (activation == "sigmoid") return ops::sigmoid(x);
   if (activation == "tanh") return ops::tanh(x);
   if (activation == "softmax") return ops::softmax(x, -1);
-  return x;  // linear; relu is fused by the op
+  if (activation == "gelu") return ops::gelu(x, /*approximate=*/false);
+  if (activation == "elu") return ops::elu(x, 1.0);
+  if (activation == "selu") return ops::selu(x);
+  if (activation == "silu") return ops::silu(x);
+  if (activation == "softplus") return ops::softplus(x);
+  if (activation == "leaky_relu") return ops::leaky_relu(x, 0.2);
+  return x;  // linear
 }
 
 std::string check_padding(const std::string& padding) {
@@ -99,6 +109,65 @@ void Layer::build(const Shape& input_shape) {
   output_shape(input_shape);  // throws for inputs the layer cannot take
   build_weights(input_shape);
   mark_built();
+}
+
+Tensor Layer::add_weight(Tensor value, bool trainable) {
+  value.set_requires_grad(trainable && this->trainable());
+  weights_.push_back(value);
+  weight_trainable_.push_back(trainable);
+  return value;
+}
+
+std::vector<Tensor> Layer::trainable_weights() const {
+  std::vector<Tensor> out;
+  if (!trainable()) return out;
+  for (size_t i = 0; i < weights_.size(); ++i)
+    if (weight_trainable_[i]) out.push_back(weights_[i]);
+  return out;
+}
+
+std::vector<Tensor> Layer::non_trainable_weights() const {
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < weights_.size(); ++i)
+    if (!trainable() || !weight_trainable_[i]) out.push_back(weights_[i]);
+  return out;
+}
+
+std::vector<Tensor> Layer::weights() const {
+  std::vector<Tensor> out = trainable_weights(), rest = non_trainable_weights();
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
+void Layer::set_trainable(bool trainable) {
+  trainable_.store(trainable, std::memory_order_release);
+  for (size_t i = 0; i < weights_.size(); ++i)
+    if (weight_trainable_[i]) weights_[i].set_requires_grad(trainable);
+}
+
+void Layer::set_weights(const std::vector<Tensor>& values) {
+  if (!built())
+    throw std::invalid_argument("You called `set_weights(weights)` on layer '" + name_ +
+                                "', but the layer isn't built yet.");
+  const std::vector<Tensor> params = weights();
+  if (params.size() != values.size())
+    throw std::invalid_argument("You called `set_weights(weights)` on layer '" + name_ +
+                                "' with a weight list of length " + std::to_string(values.size()) +
+                                ", but the layer was expecting " + std::to_string(params.size()) + " weights.");
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!values[i].defined())
+      throw std::invalid_argument("You called `set_weights(weights)` on layer '" + name_ +
+                                  "' with an undefined tensor at position " + std::to_string(i) + ".");
+    if (values[i].shape() != params[i].shape())
+      throw std::invalid_argument("Layer " + name_ + " weight shape " + shape_str(params[i].shape()) +
+                                  " is not compatible with provided weight shape " + shape_str(values[i].shape()) +
+                                  ".");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    Tensor p = params[i];
+    p.unshare();  // results computed earlier keep their values
+    p.assign(values[i].dtype() == DType::Float32 ? values[i] : ops::cast(values[i], DType::Float32));
+  }
 }
 
 int64_t Layer::count_params() const {

@@ -1,4 +1,4 @@
-// nn::Dense, Conv2D, pooling, Flatten, Dropout: thin compositions of lamina::ops (the ops the
+// nn::Dense, Conv2D, pooling, Flatten, Reshape, Activation, Dropout: thin compositions of lamina::ops (the ops the
 // Python layers call).
 #include <stdexcept>
 #include <string>
@@ -62,16 +62,16 @@ Shape Dense::output_shape(const Shape& input_shape) const {
 
 void Dense::build_weights(const Shape& input_shape) {
   const int64_t in = input_shape.back();
-  weights_.push_back(detail::glorot_uniform({in, units_}, in, units_, seed_));
-  if (use_bias_) weights_.push_back(detail::zeros_weight({units_}));
+  add_weight(detail::glorot_uniform({in, units_}, in, units_, seed_));
+  if (use_bias_) add_weight(detail::zeros_weight({units_}));
 }
 
 Tensor Dense::kernel() const { return built() ? weights_[0] : Tensor(); }
 Tensor Dense::bias() const { return built() && use_bias_ ? weights_[1] : Tensor(); }
 
 Tensor Dense::call(const Tensor& x, bool) {
-  const std::string fused = activation_ == "relu" ? "relu" : "linear";
-  return detail::apply_activation(ops::dense(x, weights_[0], bias(), fused), activation_);
+  if (activation_ == "relu") return ops::dense(x, weights_[0], bias(), "relu");  // fused
+  return detail::apply_activation(ops::dense(x, weights_[0], bias(), "linear"), activation_);
 }
 
 // ----------------------------------------------------------------------------------------- Conv2D
@@ -111,18 +111,19 @@ Shape Conv2D::output_shape(const Shape& s) const {
 
 void Conv2D::build_weights(const Shape& s) {
   const int64_t area = kernel_size_.h * kernel_size_.w;
-  weights_.push_back(detail::glorot_uniform({kernel_size_.h, kernel_size_.w, s[3], filters_}, area * s[3],
-                                            area * filters_, seed_));
-  if (use_bias_) weights_.push_back(detail::zeros_weight({filters_}));
+  add_weight(detail::glorot_uniform({kernel_size_.h, kernel_size_.w, s[3], filters_}, area * s[3], area * filters_,
+                                    seed_));
+  if (use_bias_) add_weight(detail::zeros_weight({filters_}));
 }
 
 Tensor Conv2D::kernel() const { return built() ? weights_[0] : Tensor(); }
 Tensor Conv2D::bias() const { return built() && use_bias_ ? weights_[1] : Tensor(); }
 
 Tensor Conv2D::call(const Tensor& x, bool) {
-  const std::string fused = activation_ == "relu" ? "relu" : "linear";
-  Tensor y = ops::conv2d(x, weights_[0], bias(), {strides_.h, strides_.w}, padding_, {1, 1}, fused);
-  return detail::apply_activation(y, activation_);
+  const std::vector<int64_t> strides{strides_.h, strides_.w};
+  if (activation_ == "relu") return ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "relu");  // fused
+  return detail::apply_activation(ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "linear"),
+                                  activation_);
 }
 
 // ---------------------------------------------------------------------------------------- pooling
@@ -159,17 +160,26 @@ AveragePooling2D::AveragePooling2D(Size2 pool_size, Size2 strides, const std::st
                                    const std::string& name)
     : Pooling2D(false, pool_size, strides, padding, "average_pooling2d", name) {}
 
-GlobalMaxPooling2D::GlobalMaxPooling2D(bool keepdims, const std::string& name)
-    : Layer("global_max_pooling2d", name), keepdims_(keepdims) {
+GlobalPooling2D::GlobalPooling2D(bool is_max, bool keepdims, const std::string& default_name,
+                                 const std::string& name)
+    : Layer(default_name, name), is_max_(is_max), keepdims_(keepdims) {
   mark_built();
 }
 
-Shape GlobalMaxPooling2D::output_shape(const Shape& s) const {
+Shape GlobalPooling2D::output_shape(const Shape& s) const {
   check_rank(name(), s, 4, true);
   return keepdims_ ? Shape{s[0], 1, 1, s[3]} : Shape{s[0], s[3]};
 }
 
-Tensor GlobalMaxPooling2D::call(const Tensor& x, bool) { return ops::max(x, {1, 2}, keepdims_); }
+Tensor GlobalPooling2D::call(const Tensor& x, bool) {
+  return is_max_ ? ops::max(x, {1, 2}, keepdims_) : ops::mean(x, {1, 2}, keepdims_);
+}
+
+GlobalMaxPooling2D::GlobalMaxPooling2D(bool keepdims, const std::string& name)
+    : GlobalPooling2D(true, keepdims, "global_max_pooling2d", name) {}
+
+GlobalAveragePooling2D::GlobalAveragePooling2D(bool keepdims, const std::string& name)
+    : GlobalPooling2D(false, keepdims, "global_average_pooling2d", name) {}
 
 // ---------------------------------------------------------------------------------------- Flatten
 
@@ -183,6 +193,63 @@ Shape Flatten::output_shape(const Shape& s) const {
 }
 
 Tensor Flatten::call(const Tensor& x, bool) { return ops::reshape(x, {x.size(0), -1}); }
+
+// ---------------------------------------------------------------------------------------- Reshape
+
+Reshape::Reshape(Shape target_shape, const std::string& name) : Layer("reshape", name), target_shape_(std::move(target_shape)) {
+  int64_t unknown = 0;
+  for (int64_t d : target_shape_) {
+    if (d == -1)
+      ++unknown;
+    else if (d < 0)
+      throw std::invalid_argument("Reshape: the entries of `target_shape` must be non-negative or -1. Received: "
+                                  "target_shape=" + shape_str(target_shape_));
+  }
+  if (unknown > 1)
+    throw std::invalid_argument("There must be at most one unknown dimension (-1) in `target_shape`. Received: "
+                                "target_shape=" + shape_str(target_shape_) + ".");
+  mark_built();
+}
+
+Shape Reshape::output_shape(const Shape& s) const {
+  check_rank(name(), s, 1, false);
+  const Shape rest(s.begin() + 1, s.end());
+  int64_t known_in = 1, known = 1, unknown_at = -1;
+  for (int64_t d : rest) known_in = (known_in < 0 || d < 0) ? -1 : known_in * d;
+  for (size_t i = 0; i < target_shape_.size(); ++i) {
+    if (target_shape_[i] == -1)
+      unknown_at = static_cast<int64_t>(i);
+    else
+      known *= target_shape_[i];
+  }
+  Shape out{s[0]};
+  out.insert(out.end(), target_shape_.begin(), target_shape_.end());
+  if (known_in < 0) return out;  // an unknown input dimension: -1 stays unknown
+  if (unknown_at < 0) {
+    if (known_in != known)
+      throw std::invalid_argument("The total size of the tensor must be unchanged. Received: input_shape=" +
+                                  detail::shape_none_str(rest) + ", target_shape=" + shape_str(target_shape_));
+    return out;
+  }
+  if (known == 0 || known_in % known)
+    throw std::invalid_argument(
+        "The total size of the tensor must be unchanged, however, the input size cannot by divided by the "
+        "specified dimensions in target_shape. Received: input_shape=" +
+        detail::shape_none_str(rest) + ", target_shape=" + shape_str(target_shape_));
+  out[1 + unknown_at] = known_in / known;
+  return out;
+}
+
+Tensor Reshape::call(const Tensor& x, bool) { return ops::reshape(x, output_shape(x.shape())); }
+
+// ------------------------------------------------------------------------------------- Activation
+
+Activation::Activation(const std::string& activation, const std::string& name)
+    : Layer("activation", name), activation_(detail::check_activation(activation)) {
+  mark_built();
+}
+
+Tensor Activation::call(const Tensor& x, bool) { return detail::apply_activation(x, activation_); }
 
 // ---------------------------------------------------------------------------------------- Dropout
 

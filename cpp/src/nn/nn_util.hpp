@@ -13,8 +13,7 @@ namespace detail {
 std::string unique_name(const std::string& base);
 // Throws std::invalid_argument unless activation is one nn layers accept.
 std::string check_activation(const std::string& activation);
-// Applies a non-fused activation ("linear" and "relu" are fused by the ops and return x here
-// only for "linear").
+// Applies an activation checked by check_activation.
 Tensor apply_activation(const Tensor& x, const std::string& activation);
 std::string check_padding(const std::string& padding);
 Size2 check_pair(Size2 v, const char* what);

@@ -90,6 +90,31 @@ std::vector<Tensor> Sequential::weights() const {
   return all;
 }
 
+std::vector<Tensor> Sequential::trainable_weights() const {
+  std::vector<Tensor> all;
+  if (!trainable()) return all;
+  for (const auto& layer : layers_) {
+    std::vector<Tensor> w = layer->trainable_weights();
+    all.insert(all.end(), w.begin(), w.end());
+  }
+  return all;
+}
+
+std::vector<Tensor> Sequential::non_trainable_weights() const {
+  if (!trainable()) return weights();
+  std::vector<Tensor> all;
+  for (const auto& layer : layers_) {
+    std::vector<Tensor> w = layer->non_trainable_weights();
+    all.insert(all.end(), w.begin(), w.end());
+  }
+  return all;
+}
+
+void Sequential::set_trainable(bool trainable) {
+  Layer::set_trainable(trainable);
+  for (const auto& layer : layers_) layer->set_trainable(trainable);
+}
+
 int64_t Sequential::count_params() const {
   if (!built())
     throw std::invalid_argument("You tried to call `count_params` on layer '" + name() +
@@ -121,7 +146,8 @@ std::string Sequential::summary() const {
   };
   std::vector<Row> rows;
   Shape s = input_shape_;
-  int64_t total = 0;
+  int64_t total = 0, n_trainable = 0;
+  for (const Tensor& w : trainable_weights()) n_trainable += w.numel();
   for (const auto& layer : layers_) {
     s = layer->output_shape(s);
     const int64_t n = layer->count_params();
@@ -146,8 +172,8 @@ std::string Sequential::summary() const {
        << " |\n";
   os << rule;
   os << " Total params: " << with_commas(total) << " (" << bytes_str(total) << ")\n";
-  os << " Trainable params: " << with_commas(total) << " (" << bytes_str(total) << ")\n";
-  os << " Non-trainable params: 0 (0.00 B)\n";
+  os << " Trainable params: " << with_commas(n_trainable) << " (" << bytes_str(n_trainable) << ")\n";
+  os << " Non-trainable params: " << with_commas(total - n_trainable) << " (" << bytes_str(total - n_trainable) << ")\n";
   return os.str();
 }
 

@@ -55,7 +55,7 @@ int main() {
   x = ops::add(x, ops::from_data(shift.data(), {n, 784}, DType::Float32));
   Tensor y = ops::from_data(labels.data(), {n}, DType::Int64);
   mlp.forward(x);  // build
-  std::vector<Tensor> params = mlp.weights();
+  std::vector<Tensor> params = mlp.trainable_weights();
   optim::Adam adam(1e-3f);
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {
