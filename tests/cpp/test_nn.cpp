@@ -405,6 +405,43 @@ TEST(NnSequential, TrainableFlagsSetWeightsAndSummary) {
   lt::expect_throw_msg<std::invalid_argument>([&] { unbuilt.set_weights({}); }, "isn't built");
 }
 
+// The training example of docs/cpp.md (a residual block with batch normalization), as written there.
+TEST(NnLayers, DocsResidualBlockTrains) {
+  using namespace lamina;
+  Tensor images = ops::random_normal({16, 8, 8, 3}, 0.0, 1.0, 11);
+  Tensor labels = ops::cast(ops::argmax(ops::mean(images, {1, 2}), -1), DType::Int32);  // learnable
+  auto conv = std::make_shared<nn::Conv2D>(16, 3, 1, "same", "relu");
+  auto bn = std::make_shared<nn::BatchNormalization>();
+  auto skip = std::make_shared<nn::Conv2D>(16, 1);
+  nn::Add add;
+  nn::Sequential head({std::make_shared<nn::GlobalAveragePooling2D>(), std::make_shared<nn::Dense>(10)});
+
+  auto forward = [&](const Tensor& x, bool training) {
+    Tensor a = bn->forward(conv->forward(x), training);  // batch statistics while training
+    return head.forward(add({a, skip->forward(x)}), training);
+  };
+  forward(images, false);  // builds every layer
+  std::vector<Tensor> params;  // what the optimizer updates
+  for (nn::Layer* layer : std::vector<nn::Layer*>{conv.get(), bn.get(), skip.get(), &head})
+    for (const Tensor& w : layer->trainable_weights()) params.push_back(w);
+  EXPECT_EQ(params.size(), 8u);
+  optim::Adam adam(1e-2);
+  double first = 0, last = 0;
+  for (int step = 0; step < 40; ++step) {
+    Tensor loss;
+    {
+      GradRecording rec;
+      loss = ops::mean(ops::sparse_softmax_cross_entropy(forward(images, true), labels));
+    }
+    adam.zero_grad(params);
+    backward(loss);
+    adam.step(params);
+    (step == 0 ? first : last) = loss.item();
+  }
+  EXPECT_LT(last, 0.5 * first);
+  EXPECT_NE(lt::values(bn->moving_mean())[0], 0.f);
+}
+
 TEST(NnThreads, ConcurrentInferenceMatchesSequential) {
   auto model = guide_cnn();
   const int threads = 4;
