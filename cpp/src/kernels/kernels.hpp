@@ -19,9 +19,11 @@ namespace kernels {
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
           const float* b, float* c, float beta = 0.f, bool threaded = true);
 
-// C = A @ B (no transposes, beta 0) for n a multiple of 8 up to 64 with an AVX2 kernel
-// (gemm_small_n.cpp); returns false (nothing done) for other shapes or CPUs. gemm() uses it.
-bool gemm_small_n(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c, bool threaded);
+// gemm() with packed panels and an AVX2/FMA micro-kernel (gemm_packed.cpp); returns false
+// (nothing done) where the CPU lacks AVX2/FMA. gemm() uses it for all but very few rows.
+bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
+                 float* c, float beta, bool threaded);
+
 
 // ------------------------------------------------------------------ elementwise maps
 // y[i] = f(x[i]) over n elements, in parallel above the work threshold.
