@@ -5,29 +5,59 @@
 
 #include "kernels.hpp"
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 namespace lamina {
 namespace kernels {
 
+namespace {
+
+// dst[0, n) = src[0, n) for the short runs of im2col / col2im (a library memcpy call costs more).
+inline void copy_run(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+#ifdef __AVX2__
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+#endif
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// dst[0, n) += src[0, n).
+inline void add_run(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+#ifdef __AVX2__
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+#endif
+  for (; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace
+
+// A window row (kw taps of c channels) is one contiguous run of kw * c floats of the NHWC image
+// when it lies inside the image and the dilation is 1: one copy per (position, window row).
 void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t oh_begin, int64_t oh_end) {
-  const int64_t row_len = g.kh * g.kw * g.c;
+  const int64_t c = g.c, run = g.kw * c, row_len = g.kh * run;
   if (oh_end < 0) oh_end = g.oh;
-  const int64_t c = g.c;
   for (int64_t oh = oh_begin; oh < oh_end; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       float* row = cols + ((oh - oh_begin) * g.ow + ow) * row_len;
+      const int64_t iw0 = ow * g.sw - g.pad_left;
+      const bool inside_w = g.dw == 1 && iw0 >= 0 && iw0 + g.kw <= g.w;
       for (int64_t i = 0; i < g.kh; ++i) {
         const int64_t ih = oh * g.sh - g.pad_top + i * g.dh;
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const int64_t iw = ow * g.sw - g.pad_left + j * g.dw;
-          float* dst = row + (i * g.kw + j) * c;
-          if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) {
-            for (int64_t k = 0; k < c; ++k) dst[k] = 0.f;
-          } else {
-            const float* src = x + (ih * g.w + iw) * c;
-            if (c >= 16)
-              std::memcpy(dst, src, sizeof(float) * c);
-            else  // a few channels (RGB): a plain loop beats a memcpy call
-              for (int64_t k = 0; k < c; ++k) dst[k] = src[k];
+        float* dst = row + i * run;
+        if (ih < 0 || ih >= g.h) {
+          std::fill(dst, dst + run, 0.f);
+        } else if (inside_w) {
+          copy_run(dst, x + (ih * g.w + iw0) * c, run);
+        } else {
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iw = iw0 + j * g.dw;
+            if (iw < 0 || iw >= g.w)
+              std::fill(dst + j * c, dst + (j + 1) * c, 0.f);
+            else
+              copy_run(dst + j * c, x + (ih * g.w + iw) * c, c);
           }
         }
       }
@@ -35,26 +65,54 @@ void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t oh_begin
 }
 
 void col2im(const float* cols, const ConvGeometry& g, float* dx) {
-  const int64_t row_len = g.kh * g.kw * g.c;
+  const int64_t c = g.c, run = g.kw * c, row_len = g.kh * run;
   std::memset(dx, 0, sizeof(float) * g.h * g.w * g.c);
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       const float* row = cols + (oh * g.ow + ow) * row_len;
+      const int64_t iw0 = ow * g.sw - g.pad_left;
+      const bool inside_w = g.dw == 1 && iw0 >= 0 && iw0 + g.kw <= g.w;
       for (int64_t i = 0; i < g.kh; ++i) {
         const int64_t ih = oh * g.sh - g.pad_top + i * g.dh;
         if (ih < 0 || ih >= g.h) continue;
+        if (inside_w) {
+          add_run(dx + (ih * g.w + iw0) * c, row + i * run, run);
+          continue;
+        }
         for (int64_t j = 0; j < g.kw; ++j) {
-          const int64_t iw = ow * g.sw - g.pad_left + j * g.dw;
+          const int64_t iw = iw0 + j * g.dw;
           if (iw < 0 || iw >= g.w) continue;
-          const float* src = row + (i * g.kw + j) * g.c;
-          float* dst = dx + (ih * g.w + iw) * g.c;
-          for (int64_t c = 0; c < g.c; ++c) dst[c] += src[c];
+          add_run(dx + (ih * g.w + iw) * c, row + (i * g.kw + j) * c, c);
         }
       }
     }
 }
 
 void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) {
+  if (!argmax) {  // inference: a branch-free running maximum the compiler vectorizes over channels;
+                  // the first tap is copied, as the argmax path does (a NaN there stays)
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow) {
+        float* out = y + (oh * g.ow + ow) * g.c;
+        bool first = true;
+        std::fill(out, out + g.c, -std::numeric_limits<float>::infinity());
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const int64_t ih = oh * g.sh - g.pad_top + i;
+          if (ih < 0 || ih >= g.h) continue;
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iw = ow * g.sw - g.pad_left + j;
+            if (iw < 0 || iw >= g.w) continue;
+            const float* src = x + (ih * g.w + iw) * g.c;
+            if (first)
+              std::copy(src, src + g.c, out);
+            else
+              for (int64_t c = 0; c < g.c; ++c) out[c] = src[c] > out[c] ? src[c] : out[c];
+            first = false;
+          }
+        }
+      }
+    return;
+  }
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       float* out = y + (oh * g.ow + ow) * g.c;
