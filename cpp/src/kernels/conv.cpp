@@ -36,12 +36,12 @@ inline void add_run(float* dst, const float* src, int64_t n) {
 
 // A window row (kw taps of c channels) is one contiguous run of kw * c floats of the NHWC image
 // when it lies inside the image and the dilation is 1: one copy per (position, window row).
-void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t oh_begin, int64_t oh_end) {
+void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t pos_begin, int64_t pos_end) {
   const int64_t c = g.c, run = g.kw * c, row_len = g.kh * run;
-  if (oh_end < 0) oh_end = g.oh;
-  for (int64_t oh = oh_begin; oh < oh_end; ++oh)
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      float* row = cols + ((oh - oh_begin) * g.ow + ow) * row_len;
+  if (pos_end < 0) pos_end = g.oh * g.ow;
+  for (int64_t pos = pos_begin; pos < pos_end; ++pos) {
+    const int64_t oh = pos / g.ow, ow = pos % g.ow;
+      float* row = cols + (pos - pos_begin) * row_len;
       const int64_t iw0 = ow * g.sw - g.pad_left;
       const bool inside_w = g.dw == 1 && iw0 >= 0 && iw0 + g.kw <= g.w;
       for (int64_t i = 0; i < g.kh; ++i) {
@@ -64,12 +64,12 @@ void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t oh_begin
     }
 }
 
-void col2im(const float* cols, const ConvGeometry& g, float* dx) {
+void col2im(const float* cols, const ConvGeometry& g, float* dx, int64_t pos_begin, int64_t pos_end) {
   const int64_t c = g.c, run = g.kw * c, row_len = g.kh * run;
-  std::memset(dx, 0, sizeof(float) * g.h * g.w * g.c);
-  for (int64_t oh = 0; oh < g.oh; ++oh)
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const float* row = cols + (oh * g.ow + ow) * row_len;
+  if (pos_end < 0) pos_end = g.oh * g.ow;
+  for (int64_t pos = pos_begin; pos < pos_end; ++pos) {
+    const int64_t oh = pos / g.ow, ow = pos % g.ow;
+      const float* row = cols + (pos - pos_begin) * row_len;
       const int64_t iw0 = ow * g.sw - g.pad_left;
       const bool inside_w = g.dw == 1 && iw0 >= 0 && iw0 + g.kw <= g.w;
       for (int64_t i = 0; i < g.kh; ++i) {

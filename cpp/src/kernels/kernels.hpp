@@ -173,11 +173,12 @@ struct ConvGeometry {
   int64_t pad_top, pad_left;  // "same" padding; 0 for "valid"
   int64_t oh, ow;             // output
 };
-// cols (oh*ow, kh*kw*c) from one image (h, w, c); out-of-image taps are 0. With a row range, only
-// the output rows [oh_begin, oh_end) are written, from the start of `cols`.
-void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t oh_begin = 0, int64_t oh_end = -1);
-// dx (h, w, c) = the sum of each column entry back at its image position.
-void col2im(const float* cols, const ConvGeometry& g, float* dx);
+// cols (oh*ow, kh*kw*c) from one image (h, w, c); out-of-image taps are 0. With a range, only the
+// output positions (oh * ow + ow) [pos_begin, pos_end) are written, from the start of `cols`.
+void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t pos_begin = 0, int64_t pos_end = -1);
+// dx (h, w, c) += each column entry of the positions [pos_begin, pos_end) (cols holds their rows
+// from its start) at its image position. The caller zeroes dx first.
+void col2im(const float* cols, const ConvGeometry& g, float* dx, int64_t pos_begin = 0, int64_t pos_end = -1);
 // y (oh, ow, c); argmax (optional) records the flat input position (ih*w + iw) of each maximum.
 void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax);
 void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx);

@@ -14,8 +14,10 @@ namespace {
 
 // Multiply-adds below which a convolution runs on one thread.
 constexpr int64_t kConvGrain = int64_t(1) << 21;
-// Output positions per im2col chunk in the forward pass (256 x 288 floats: about 300 KB).
-constexpr int64_t kChunkPositions = 256;
+// Output positions per im2col chunk in the forward pass (96 x 288 floats: 108 KB, in L2 while the
+// GEMM reads it), and in the backward (its GEMMs sum over the chunk's positions: deeper is better).
+constexpr int64_t kChunkForward = 96;
+constexpr int64_t kChunkBackward = 256;
 
 std::pair<int64_t, int64_t> pair_arg(const std::vector<int64_t>& v, const char* op, const char* what) {
   if (v.size() != 2 || v[0] < 1 || v[1] < 1) {
@@ -104,31 +106,26 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
   float* yp = y.data<float>();
   // Work items: whole images, or, when there are fewer images than threads (batch-1 inference),
-  // blocks of output rows of each image; each item runs im2col + GEMM + epilogue on one thread.
+  // ranges of output positions of each image; each item runs im2col + GEMM + epilogue on one thread.
   const int nt = threads_for(N * P * K * F, kConvGrain);
-  const int64_t parts = (nt > 1 && N < nt) ? std::min<int64_t>(g.oh, (nt + N - 1) / N) : 1;
+  const int64_t parts = (nt > 1 && N < nt) ? std::min<int64_t>(P, (nt + N - 1) / N) : 1;
   const int64_t items = N * parts;
   std::vector<std::vector<float>> cols(direct ? 0 : nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t item = 0; item < items; ++item) {
     const int64_t n = item / parts, part = item % parts;
-    const int64_t oh_first = g.oh * part / parts, oh_last = g.oh * (part + 1) / parts;
-    // Output rows in chunks of about kChunkPositions positions: the chunk's columns stay in cache
-    // between im2col and the GEMM that reads them.
-    const int64_t step = std::max<int64_t>(1, kChunkPositions / std::max<int64_t>(g.ow, 1));
-    for (int64_t oh0 = oh_first; oh0 < oh_last; oh0 += step) {
-      const int64_t oh1 = std::min(oh0 + step, oh_last);
-      const int64_t rows = (oh1 - oh0) * g.ow;
-      const float* c = xp + n * g.h * g.w * g.c;
-      if (direct) {
-        c += oh0 * g.ow * g.c;  // 1x1, stride 1: output rows are input rows
-      } else {
+    const int64_t first = P * part / parts, last = P * (part + 1) / parts;
+    const float* image = xp + n * g.h * g.w * g.c;
+    for (int64_t p0 = first; p0 < last; p0 += kChunkForward) {
+      const int64_t rows = std::min(kChunkForward, last - p0);
+      const float* c = image + p0 * g.c;  // 1x1, stride 1: output positions are input positions
+      if (!direct) {
         auto& buf = cols[omp_get_thread_num()];
-        buf.resize(rows * K);
-        kernels::im2col(c, g, buf.data(), oh0, oh1);
+        buf.resize(kChunkForward * K);
+        kernels::im2col(image, g, buf.data(), p0, p0 + rows);
         c = buf.data();
       }
-      float* out = yp + (n * P + oh0 * g.ow) * F;
+      float* out = yp + (n * P + p0) * F;
       kernels::gemm(false, false, rows, F, K, c, kp, out, 0.f, /*threaded=*/nt == 1);
       if (bp || relu)  // epilogue while the output block is still in cache
         for (int64_t r = 0; r < rows; ++r) {
@@ -158,27 +155,33 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
       const float* gp = gy.data<float>();
       const float* xq = x.data<float>();
       const float* kq = kernel.data<float>();
+      // Per image, in chunks of positions: dK += cols^T @ dy', dcols = dy' @ K^T summed into dx.
       for_each_image(N, 2 * N * P * K * F, [&](int64_t n, int tid, bool threaded) {
         const float* gn = gp + n * P * F;
-        if (need[1]) {
-          const float* c = xq + n * g.h * g.w * g.c;
-          if (!direct) {
-            col_buf[tid].resize(P * K);
-            kernels::im2col(c, g, col_buf[tid].data());
-            c = col_buf[tid].data();
+        const float* image = xq + n * g.h * g.w * g.c;
+        float* dxn = need[0] ? dx.data<float>() + n * g.h * g.w * g.c : nullptr;
+        if (dxn && !direct) std::memset(dxn, 0, sizeof(float) * g.h * g.w * g.c);
+        if (need[1] && dk_local[tid].empty()) dk_local[tid].assign(K * F, 0.f);
+        for (int64_t p0 = 0; p0 < P; p0 += kChunkBackward) {
+          const int64_t rows = std::min(kChunkBackward, P - p0);
+          const float* gc = gn + p0 * F;
+          if (need[1]) {
+            const float* c = image + p0 * g.c;
+            if (!direct) {
+              col_buf[tid].resize(kChunkBackward * K);
+              kernels::im2col(image, g, col_buf[tid].data(), p0, p0 + rows);
+              c = col_buf[tid].data();
+            }
+            kernels::gemm(true, false, K, F, rows, c, gc, dk_local[tid].data(), 1.f, threaded);
           }
-          auto& acc = dk_local[tid];
-          if (acc.empty()) acc.assign(K * F, 0.f);
-          kernels::gemm(true, false, K, F, P, c, gn, acc.data(), 1.f, threaded);
-        }
-        if (need[0]) {
-          float* dxn = dx.data<float>() + n * g.h * g.w * g.c;
-          if (direct) {
-            kernels::gemm(false, true, P, K, F, gn, kq, dxn, 0.f, threaded);
-          } else {
-            dcol_buf[tid].resize(P * K);
-            kernels::gemm(false, true, P, K, F, gn, kq, dcol_buf[tid].data(), 0.f, threaded);
-            kernels::col2im(dcol_buf[tid].data(), g, dxn);
+          if (dxn) {
+            if (direct) {
+              kernels::gemm(false, true, rows, K, F, gc, kq, dxn + p0 * g.c, 0.f, threaded);
+            } else {
+              dcol_buf[tid].resize(kChunkBackward * K);
+              kernels::gemm(false, true, rows, K, F, gc, kq, dcol_buf[tid].data(), 0.f, threaded);
+              kernels::col2im(dcol_buf[tid].data(), g, dxn, p0, p0 + rows);
+            }
           }
         }
       });
