@@ -134,9 +134,14 @@ void pack_b_panel(bool trans, const float* b, int64_t ldb, int64_t n, int64_t p0
   }
 }
 
-// acc (6 x 16 floats, row-major with stride NR) = A panel @ B panel over kc; row p of the B panel
-// is bp[p * ldb .. + 16] (ldb = NR when packed).
-inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t ldb, float* acc_out) {
+// write_tile below, for edge tiles.
+inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta);
+
+// The C tile at c (rows x cols, row stride ldc) = beta * C + A panel @ B panel over kc; row p of the
+// B panel is bp[p * ldb .. + 16] (ldb = NR when packed). A full 6 x 16 tile is written straight
+// from the registers; an edge tile goes through `scratch` (6 x 16 floats, 32-byte aligned).
+inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t ldb, float* c, int64_t ldc,
+                         int64_t rows, int64_t cols, float beta, float* scratch) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define LAMINA_GEMM_STEP(P)                                      \
@@ -166,23 +171,15 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t l
   for (int64_t p = 0; p < kc; ++p) LAMINA_GEMM_STEP(p)
 #undef LAMINA_GEMM_STEP
   const __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  for (int r = 0; r < 6; ++r) {
-    _mm256_store_ps(acc_out + r * NR, acc[r][0]);
-    _mm256_store_ps(acc_out + r * NR + 8, acc[r][1]);
-  }
-}
-
-// C tile (rows x cols, row stride ldc) = beta * C + acc; beta 0 never reads C (it may hold NaN).
-inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta) {
-  if (cols == NR) {
+  if (rows == MR && cols == NR) {
     const __m256 vb = _mm256_set1_ps(beta);
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int r = 0; r < 6; ++r) {
       float* cr = c + r * ldc;
-      __m256 lo = _mm256_load_ps(acc + r * NR), hi = _mm256_load_ps(acc + r * NR + 8);
+      __m256 lo = acc[r][0], hi = acc[r][1];
       if (beta == 1.f) {
         lo = _mm256_add_ps(lo, _mm256_loadu_ps(cr));
         hi = _mm256_add_ps(hi, _mm256_loadu_ps(cr + 8));
-      } else if (beta != 0.f) {
+      } else if (beta != 0.f) {  // beta 0 never reads C (it may hold NaN)
         lo = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), lo);
         hi = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), hi);
       }
@@ -191,6 +188,15 @@ inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, in
     }
     return;
   }
+  for (int r = 0; r < 6; ++r) {
+    _mm256_store_ps(scratch + r * NR, acc[r][0]);
+    _mm256_store_ps(scratch + r * NR + 8, acc[r][1]);
+  }
+  write_tile(scratch, c, ldc, rows, cols, beta);
+}
+
+// C tile (rows x cols, row stride ldc) = beta * C + acc (row stride NR); beta 0 never reads C.
+inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < cols; ++j) {
       float* cv = c + r * ldc + j;
@@ -256,8 +262,8 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
             bpanel = edge;
           }
           for (int64_t ir = 0; ir < rows; ir += MR) {
-            micro_kernel(kc, ap + ir * kc, bpanel, bstride, acc);
-            write_tile(acc, c + (i0 + ir) * n + j0, n, std::min(MR, rows - ir), cols, beta_slice);
+            micro_kernel(kc, ap + ir * kc, bpanel, bstride, c + (i0 + ir) * n + j0, n, std::min(MR, rows - ir), cols,
+                         beta_slice, acc);
           }
         }
       }
