@@ -87,3 +87,35 @@ TEST(NnOps, BatchNormNormalisesEachChannel) {
   lt::expect_throw_msg<std::invalid_argument>([] { ops::batch_norm(ops::ones({0, 3}), Tensor(), Tensor(), 1e-3); },
                                               "[batch_norm]");
 }
+
+// Large products from inside a caller's own OpenMP parallel region (nested regions get one thread):
+// each thread's results (its own input) equal those computed afterwards outside any region,
+// gradients (the transposed GEMMs) too. Inside first, so no buffer recycled from the reference
+// run can hide rows left unwritten.
+TEST(NnOps, DenseInsideCallersOpenMPRegion) {
+  Tensor x0 = ops::random_normal({300, 200}, 0.0, 1.0, 1), k0 = ops::random_normal({200, 130}, 0.0, 1.0, 2);
+  struct Result {
+    std::vector<float> y, gx, gk;
+  };
+  auto run = [&](int t) {
+    Tensor x = ops::multiply(x0, ops::scalar(1.0 + t)), k = k0.clone();
+    x.set_requires_grad(true);
+    k.set_requires_grad(true);
+    Tensor out;
+    {
+      GradRecording rec;
+      out = ops::sum(ops::square(ops::dense(x, k)));
+    }
+    std::vector<Tensor> g = gradients(out, {x, k});
+    return Result{{static_cast<float>(out.item())}, lt::values(g[0]), lt::values(g[1])};
+  };
+  std::vector<Result> inside(4);
+#pragma omp parallel for num_threads(4)
+  for (int t = 0; t < 4; ++t) inside[t] = run(t);
+  for (int t = 0; t < 4; ++t) {
+    const Result ref = run(t);
+    EXPECT_EQ(inside[t].y, ref.y) << "thread " << t;
+    EXPECT_EQ(inside[t].gx, ref.gx) << "thread " << t;
+    EXPECT_EQ(inside[t].gk, ref.gk) << "thread " << t;
+  }
+}

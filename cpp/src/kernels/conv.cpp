@@ -18,7 +18,11 @@ namespace {
 inline void copy_run(float* dst, const float* src, int64_t n) {
   int64_t i = 0;
 #ifdef __AVX2__
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  if (n >= 8) {  // whole vectors, then one last vector ending at n (overlapping: same values)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+    if (i < n) _mm256_storeu_ps(dst + n - 8, _mm256_loadu_ps(src + n - 8));
+    return;
+  }
 #endif
   for (; i < n; ++i) dst[i] = src[i];
 }

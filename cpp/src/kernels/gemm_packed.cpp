@@ -230,8 +230,9 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
   const bool b_in_place = !trans_b && m < kPackBMinRows;
   float* bp = b_in_place ? nullptr : tl_b_buffer.get(static_cast<size_t>(n_panels * NR * kc_max));
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  // Thread `tid` of `nt` takes every nt-th B panel to pack and every nt-th row block (static
+  // schedule); one thread runs without an OpenMP region (a GEMM per convolution chunk is small).
+  auto worker = [&](int tid, int team) {  // team: the threads OpenMP really gave (1 when nested)
     float* ap = tl_a_buffer.get(static_cast<size_t>(mc * kc_max + 8));  // +8: pack_a's overlapping stores
     float* edge = b_in_place && n_full < n_panels ? tl_edge_buffer.get(static_cast<size_t>(NR * kc_max)) : nullptr;
     alignas(64) float acc[MR * NR];
@@ -239,14 +240,14 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
       const int64_t kc = std::min(kc_max, k - p0);
       const float beta_slice = p0 == 0 ? beta : 1.f;
       if (!b_in_place) {
-#pragma omp for schedule(static)
-        for (int64_t jp = 0; jp < n_panels; ++jp) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc);
-        // (implicit barrier: the B slice is packed)
+        for (int64_t jp = tid; jp < n_panels; jp += team) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc);
+        if (team > 1) {
+#pragma omp barrier
+        }  // the B slice is packed
       } else if (edge) {
         pack_b_panel(false, b, ldb, n, p0, kc, n_full * NR, edge);
       }
-#pragma omp for schedule(static)
-      for (int64_t blk = 0; blk < blocks; ++blk) {
+      for (int64_t blk = tid; blk < blocks; blk += team) {
         const int64_t i0 = blk * mc, rows = std::min(mc, m - i0);
         pack_a(trans_a, a, lda, i0, rows, p0, kc, ap);
         for (int64_t jp = 0; jp < n_panels; ++jp) {
@@ -261,14 +262,21 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
           } else {
             bpanel = edge;
           }
-          for (int64_t ir = 0; ir < rows; ir += MR) {
+          for (int64_t ir = 0; ir < rows; ir += MR)
             micro_kernel(kc, ap + ir * kc, bpanel, bstride, c + (i0 + ir) * n + j0, n, std::min(MR, rows - ir), cols,
                          beta_slice, acc);
-          }
         }
       }
-      // (implicit barrier: nobody repacks B while another thread still reads it)
+      if (team > 1 && p0 + kc < k) {
+#pragma omp barrier
+      }  // nobody repacks B while another thread still reads it
     }
+  };
+  if (nt == 1) {
+    worker(0, 1);
+  } else {
+#pragma omp parallel num_threads(nt)
+    worker(omp_get_thread_num(), omp_get_num_threads());
   }
   return true;
 #else
