@@ -179,6 +179,24 @@ void im2col(const float* x, const ConvGeometry& g, float* cols, int64_t pos_begi
 // dx (h, w, c) += each column entry of the positions [pos_begin, pos_end) (cols holds their rows
 // from its start) at its image position. The caller zeroes dx first.
 void col2im(const float* cols, const ConvGeometry& g, float* dx, int64_t pos_begin = 0, int64_t pos_end = -1);
+
+// ------------------------------------------------------------------ convolution GEMM (conv_gemm.cpp)
+// A convolution kernel (K x F, K = kh * kw * c) packed once for conv_gemm (empty where the CPU
+// lacks AVX2/FMA).
+class PackedFilters {
+ public:
+  PackedFilters(const float* kernel, int64_t k, int64_t f);
+  ~PackedFilters();
+  PackedFilters(const PackedFilters&) = delete;
+  PackedFilters& operator=(const PackedFilters&) = delete;
+  int64_t k, f;
+  float* data = nullptr;
+};
+// out (rows x F, rows = pos_end - pos_begin) = im2col(image)[pos_begin, pos_end) @ kernel for one
+// NHWC image, on the calling thread, packing the windows straight from the image (no column
+// buffer). Returns false (nothing done) where it does not apply: no AVX2/FMA, or K too deep.
+bool conv_gemm(const float* image, const ConvGeometry& g, int64_t pos_begin, int64_t pos_end,
+               const PackedFilters& filters, float* out);
 // y (oh, ow, c); argmax (optional) records the flat input position (ih*w + iw) of each maximum.
 void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax);
 void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx);

@@ -1,4 +1,5 @@
-// conv2d (im2col + GEMM, bias and relu fused after the GEMM) and 2-D max / average pooling, NHWC.
+// conv2d (the packed convolution GEMM, or im2col + GEMM; bias and relu applied right after it) and
+// 2-D max / average pooling, NHWC.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -111,6 +112,7 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
   const int64_t parts = (nt > 1 && N < nt) ? std::min<int64_t>(P, (nt + N - 1) / N) : 1;
   const int64_t items = N * parts;
   std::vector<std::vector<float>> cols(direct ? 0 : nt);
+  const kernels::PackedFilters filters(kp, direct ? 0 : K, F);  // shared by every chunk
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t item = 0; item < items; ++item) {
     const int64_t n = item / parts, part = item % parts;
@@ -118,15 +120,15 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
     const float* image = xp + n * g.h * g.w * g.c;
     for (int64_t p0 = first; p0 < last; p0 += kChunkForward) {
       const int64_t rows = std::min(kChunkForward, last - p0);
-      const float* c = image + p0 * g.c;  // 1x1, stride 1: output positions are input positions
-      if (!direct) {
+      float* out = yp + (n * P + p0) * F;
+      if (direct) {  // 1x1, stride 1: output positions are input positions
+        kernels::gemm(false, false, rows, F, K, image + p0 * g.c, kp, out, 0.f, /*threaded=*/nt == 1);
+      } else if (!kernels::conv_gemm(image, g, p0, p0 + rows, filters, out)) {
         auto& buf = cols[omp_get_thread_num()];
         buf.resize(kChunkForward * K);
         kernels::im2col(image, g, buf.data(), p0, p0 + rows);
-        c = buf.data();
+        kernels::gemm(false, false, rows, F, K, buf.data(), kp, out, 0.f, /*threaded=*/nt == 1);
       }
-      float* out = yp + (n * P + p0) * F;
-      kernels::gemm(false, false, rows, F, K, c, kp, out, 0.f, /*threaded=*/nt == 1);
       if (bp || relu)  // epilogue while the output block is still in cache
         for (int64_t r = 0; r < rows; ++r) {
           float* row = out + r * F;
