@@ -1,9 +1,10 @@
 // The convolution's GEMM without an im2col buffer: each 6-row panel of the column matrix (6 output
 // positions, their windows as rows) is packed straight from the NHWC image. A window row of kw
-// taps is kw * c contiguous floats of the image; when that run is a whole number of 8-float
-// vectors and the 6 windows lie inside the image, 8 columns of the panel come from one 8 x 8
-// register transpose of 6 loads. Other panels (padding at the borders, a few input channels, as in
-// an RGB first layer) go through a 6-row im2col in L1. The filters are packed once per call.
+// taps is kw * c contiguous floats of the image; when that run holds at least 8 floats and the 6
+// windows lie inside the image, 8 columns of the panel come from one 8 x 8 register transpose of
+// 6 loads (a run that is not a multiple of 8 ends with an overlapping vector). Other panels
+// (padding at the borders, runs under 8 floats) go through a 6-row im2col in L1. The filters are
+// packed once per call.
 #include <algorithm>
 
 #include "gemm_blocks.hpp"
@@ -36,7 +37,7 @@ bool panel_inside(const ConvGeometry& g, int64_t pos) {
 // panel[p * MR + r] = column entry p of position pos + r (rows past `rows` are zero).
 void pack_windows(const float* image, const ConvGeometry& g, int64_t pos, int64_t rows, float* scratch, float* panel) {
   const int64_t run = g.kw * g.c, K = g.kh * run;
-  if (rows == MR && g.dw == 1 && run % 8 == 0 && panel_inside(g, pos)) {
+  if (rows == MR && g.dw == 1 && run >= 8 && panel_inside(g, pos)) {
     const float* base[MR];
     for (int64_t r = 0; r < MR; ++r) {
       const int64_t oh = (pos + r) / g.ow, ow = (pos + r) % g.ow;
@@ -45,7 +46,8 @@ void pack_windows(const float* image, const ConvGeometry& g, int64_t pos, int64_
     __m256 t[8];
     for (int64_t i = 0; i < g.kh; ++i) {
       const int64_t row_offset = i * g.dh * g.w * g.c;
-      for (int64_t q = 0; q < run; q += 8) {
+      for (int64_t q0 = 0; q0 < run; q0 += 8) {
+        const int64_t q = std::min(q0, run - 8);  // a last partial vector overlaps the one before
         for (int r = 0; r < MR; ++r) t[r] = _mm256_loadu_ps(base[r] + row_offset + q);
         t[6] = t[7] = _mm256_setzero_ps();
         transpose8(t);
