@@ -817,6 +817,29 @@ def test_large_inputs_gradients(two_threads):
     np.testing.assert_allclose(np.asarray(tape.gradient(xent, ta)), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("h, w, c, kh, kw, f, stride, padding, dilation", [
+    (9, 11, 8, 3, 3, 16, 1, "valid", 1),     # window rows of 24 floats packed from the image
+    (9, 11, 8, 3, 3, 16, 1, "same", 1),      # border panels through the 6-row im2col
+    (12, 10, 16, 3, 3, 32, 2, "same", 1),
+    (15, 15, 3, 5, 5, 32, 2, "valid", 1),    # RGB 5x5: 15-float rows, an overlapping last vector
+    (10, 10, 32, 3, 3, 20, 1, "valid", 1),   # 20 filters: a partial 16-column panel
+    (10, 13, 8, 3, 2, 8, 1, "same", 2),      # dilation: im2col rows
+    (7, 7, 8, 7, 7, 8, 1, "valid", 1),       # one output position
+    (30, 30, 64, 3, 3, 16, 1, "same", 1),    # K = 576
+    (6, 6, 160, 3, 3, 8, 1, "valid", 1),     # K = 1440: deeper than the packed path, im2col + GEMM
+])
+def test_conv_forward_shapes_against_numpy(h, w, c, kh, kw, f, stride, padding, dilation):
+    """The convolution's packing paths (from the image, 6-row im2col, whole im2col) give NumPy's
+    numbers, for one image (positions split across threads) and several (images across threads)."""
+    rng = np.random.default_rng(h * w + c)
+    for n in (1, 3):
+        x = rng.normal(size=(n, h, w, c)).astype(np.float32)
+        k = rng.normal(size=(kh, kw, c, f)).astype(np.float32)
+        got = np.asarray(ops.conv(x, k, strides=stride, padding=padding, dilation_rate=dilation))
+        want = np_conv(x.astype(np.float64), k.astype(np.float64), None, (stride, stride), padding, (dilation, dilation))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * c))
+
+
 def test_conv_and_pool_parallel_paths_match_one_thread():
     """Large batches take the parallel-over-images paths; they give the one-thread results."""
     rng = np.random.default_rng(2)
