@@ -840,6 +840,46 @@ def test_conv_forward_shapes_against_numpy(h, w, c, kh, kw, f, stride, padding, 
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * c))
 
 
+def _np_conv_input_gradient(gy, k, x_shape, strides, padding):
+    """d sum(conv(x, k) * gy) / dx: each output position's gy @ k[i, j].T added back at its taps."""
+    n, h, w, c = x_shape
+    kh, kw = k.shape[:2]
+    oh, ow = gy.shape[1:3]
+    if padding == "valid":
+        pt = pl = 0
+    else:
+        pt = max((oh - 1) * strides + kh - h, 0) // 2
+        pl = max((ow - 1) * strides + kw - w, 0) // 2
+    dx = np.zeros((n, h + 2 * kh + strides * oh, w + 2 * kw + strides * ow, c))
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, i:i + (oh - 1) * strides + 1:strides, j:j + (ow - 1) * strides + 1:strides] += gy @ k[i, j].T
+    return dx[:, pt:pt + h, pl:pl + w]
+
+
+@pytest.mark.parametrize("h, w, c, kh, kw, f, stride, padding", [
+    (9, 11, 8, 3, 3, 16, 1, "valid"),   # stride 1: dx is a convolution of dy with the flipped kernel
+    (9, 11, 8, 3, 3, 16, 1, "same"),
+    (12, 10, 16, 5, 5, 32, 1, "same"),
+    (10, 10, 32, 3, 3, 20, 1, "valid"),
+    (8, 9, 4, 2, 4, 8, 1, "same"),      # even kernel: unequal padding
+    (12, 10, 16, 3, 3, 32, 2, "same"),  # strided: col2im
+])
+def test_conv_input_gradient_shapes_against_numpy(h, w, c, kh, kw, f, stride, padding):
+    rng = np.random.default_rng(h * w + c + f)
+    for n in (1, 3):
+        x = ops.convert_to_tensor(rng.normal(size=(n, h, w, c)).astype(np.float32))
+        k = rng.normal(size=(kh, kw, c, f)).astype(np.float32)
+        with lamina.GradientTape() as tape:
+            tape.watch(x)
+            y = ops.conv(x, k, strides=stride, padding=padding)
+            gy = rng.normal(size=tuple(y.shape)).astype(np.float32)
+            loss = ops.sum(y * gy)
+        got = np.asarray(tape.gradient(loss, x))
+        want = _np_conv_input_gradient(gy.astype(np.float64), k.astype(np.float64), (n, h, w, c), stride, padding)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * f))
+
+
 def test_conv_and_pool_parallel_paths_match_one_thread():
     """Large batches take the parallel-over-images paths; they give the one-thread results."""
     rng = np.random.default_rng(2)

@@ -157,11 +157,29 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
       const float* gp = gy.data<float>();
       const float* xq = x.data<float>();
       const float* kq = kernel.data<float>();
+      // dx of a stride-1 convolution is itself a convolution: dy' padded by (window - 1 - padding)
+      // with the kernel flipped in space and its channel axes swapped. conv_gemm runs it without
+      // a column buffer; other convolutions scatter dcols = dy' @ K^T back with col2im.
+      const bool transposed = need[0] && !direct && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+      kernels::ConvGeometry gt;
+      std::vector<float> flipped;
+      if (transposed) {
+        gt.h = g.oh, gt.w = g.ow, gt.c = F, gt.kh = g.kh, gt.kw = g.kw, gt.sh = gt.sw = 1;
+        gt.pad_top = g.kh - 1 - g.pad_top, gt.pad_left = g.kw - 1 - g.pad_left, gt.oh = g.h, gt.ow = g.w;
+        flipped.resize(K * F);  // (kh, kw, F, C): flipped[i, j, f, c] = kernel[kh-1-i, kw-1-j, c, f]
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j)
+            for (int64_t c = 0; c < g.c; ++c)
+              for (int64_t f = 0; f < F; ++f)
+                flipped[((i * g.kw + j) * F + f) * g.c + c] = kq[(((g.kh - 1 - i) * g.kw + (g.kw - 1 - j)) * g.c + c) * F + f];
+      }
+      const kernels::PackedFilters flipped_filters(flipped.data(), transposed ? g.kh * g.kw * F : 0, g.c);
       // Per image, in chunks of positions: dK += cols^T @ dy', dcols = dy' @ K^T summed into dx.
       for_each_image(N, 2 * N * P * K * F, [&](int64_t n, int tid, bool threaded) {
         const float* gn = gp + n * P * F;
         const float* image = xq + n * g.h * g.w * g.c;
         float* dxn = need[0] ? dx.data<float>() + n * g.h * g.w * g.c : nullptr;
+        if (dxn && transposed && kernels::conv_gemm(gn, gt, 0, g.h * g.w, flipped_filters, dxn)) dxn = nullptr;
         if (dxn && !direct) std::memset(dxn, 0, sizeof(float) * g.h * g.w * g.c);
         if (need[1] && dk_local[tid].empty()) dk_local[tid].assign(K * F, 0.f);
         for (int64_t p0 = 0; p0 < P; p0 += kChunkBackward) {
