@@ -6,6 +6,7 @@
 // (padding at the borders, runs under 8 floats) go through a 6-row im2col in L1. The filters are
 // packed once per call.
 #include <algorithm>
+#include <new>
 
 #include "gemm_blocks.hpp"
 #include "kernels.hpp"
@@ -69,6 +70,7 @@ PackedFilters::PackedFilters(const float* kernel, int64_t k_, int64_t f_) : k(k_
   if (k > kMaxDepth || k <= 0 || f <= 0) return;
   const int64_t panels = (f + NR - 1) / NR;
   data = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(((panels * NR * k * 4) + 63) / 64 * 64)));
+  if (!data) throw std::bad_alloc();
   for (int64_t jp = 0; jp < panels; ++jp) pack_b_panel(false, kernel, f, f, 0, k, jp * NR, data + jp * NR * k);
 #else
   (void)kernel;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <new>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -47,6 +48,10 @@ struct Buffer {
       std::free(data);
       size = n + n / 4;
       data = static_cast<float*>(std::aligned_alloc(64, ((size * sizeof(float) + 63) / 64) * 64));
+      if (!data) {
+        size = 0;
+        throw std::bad_alloc();
+      }
     }
     return data;
   }
@@ -119,8 +124,14 @@ inline void pack_b_panel(bool trans, const float* b, int64_t ldb, int64_t n, int
   }
 }
 
-// write_tile below, for edge tiles.
-inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta);
+// C tile (rows x cols, row stride ldc) = beta * C + acc (row stride NR); beta 0 never reads C.
+inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      float* cv = c + r * ldc + j;
+      *cv = beta == 0.f ? acc[r * NR + j] : beta * *cv + acc[r * NR + j];
+    }
+}
 
 // The C tile at c (rows x cols, row stride ldc) = beta * C + A panel @ B panel over kc; row p of the
 // B panel is bp[p * ldb .. + 16] (ldb = NR when packed). A full 6 x 16 tile is written straight
@@ -179,15 +190,6 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t l
     _mm256_store_ps(scratch + r * NR + 8, acc[r][1]);
   }
   write_tile(scratch, c, ldc, rows, cols, beta);
-}
-
-// C tile (rows x cols, row stride ldc) = beta * C + acc (row stride NR); beta 0 never reads C.
-inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < cols; ++j) {
-      float* cv = c + r * ldc + j;
-      *cv = beta == 0.f ? acc[r * NR + j] : beta * *cv + acc[r * NR + j];
-    }
 }
 
 }  // namespace gemm_blocks
