@@ -817,6 +817,26 @@ def test_large_inputs_gradients(two_threads):
     np.testing.assert_allclose(np.asarray(tape.gradient(xent, ta)), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("m", [8, 13, 32, 95])
+def test_small_batch_products_split_across_threads(two_threads, m):
+    """Products with few rows and much work split the columns across threads (B read in place, or
+    packed per thread when transposed): forward and both gradients against NumPy."""
+    rng = np.random.default_rng(m)
+    x = rng.normal(size=(m, 784)).astype(np.float32)
+    w = rng.normal(size=(784, 515)).astype(np.float32)
+    r = rng.normal(size=(m, 515)).astype(np.float32)
+    tx, tw = ops.convert_to_tensor(x), ops.convert_to_tensor(w)
+    with lamina.GradientTape() as tape:
+        tape.watch([tx, tw])
+        y = ops.matmul(tx, tw)
+        loss = ops.sum(y * r)
+    gx, gw = tape.gradient(loss, [tx, tw])
+    x64, w64, r64 = x.astype(np.float64), w.astype(np.float64), r.astype(np.float64)
+    np.testing.assert_allclose(np.asarray(y), x64 @ w64, rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(gx), r64 @ w64.T, rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(gw), x64.T @ r64, rtol=1e-4, atol=2e-3)
+
+
 @pytest.mark.parametrize("h, w, c, kh, kw, f, stride, padding, dilation", [
     (9, 11, 8, 3, 3, 16, 1, "valid", 1),     # window rows of 24 floats packed from the image
     (9, 11, 8, 3, 3, 16, 1, "same", 1),      # border panels through the 6-row im2col

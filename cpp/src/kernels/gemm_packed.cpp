@@ -26,6 +26,7 @@ constexpr int64_t KC_MAX = 384;     // depth of a slice: an A panel (9 KB) and a
 constexpr int64_t MC_MAX = 144;     // rows of A per block: 144 x 384 floats (216 KB) stay in L2
 constexpr int64_t kGrain = int64_t(1) << 21;  // multiply-adds below which one thread does it all
 constexpr int64_t kPackBMinRows = 96;         // fewer rows of C: B (not transposed) is read in place
+constexpr int64_t kSplitColumnsBelowRows = 96;  // fewer rows of C: threads split the columns, not the rows
 
 thread_local Buffer tl_a_buffer;  // each thread's packed A block
 thread_local Buffer tl_b_buffer;  // the calling thread's packed B slice (shared with its team)
@@ -40,9 +41,13 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
   if (m <= 0 || n <= 0 || k <= 0) return false;
   const int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
   const int nt = threaded ? threads_for(m * n * k, kGrain) : 1;
-  // Row blocks: a multiple of the thread count, each at most MC_MAX rows, sized in whole panels.
+  // Few rows (a training batch): the threads split the columns instead, each computing
+  // C[:, its panels] on its own (no shared packing, no barrier), so each reads only its part of B.
+  const bool split_n = nt > 1 && m < kSplitColumnsBelowRows;
+  // Row blocks: at most MC_MAX rows, sized in whole panels; when the threads split the rows, a
+  // multiple of the thread count.
   int64_t blocks = (m + MC_MAX - 1) / MC_MAX;
-  blocks = ((blocks + nt - 1) / nt) * nt;
+  if (!split_n) blocks = ((blocks + nt - 1) / nt) * nt;
   int64_t mc = (m + blocks - 1) / blocks;
   mc = ((mc + MR - 1) / MR) * MR;
   blocks = (m + mc - 1) / mc;
@@ -53,27 +58,36 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
   const bool b_in_place = !trans_b && m < kPackBMinRows;
   float* bp = b_in_place ? nullptr : tl_b_buffer.get(static_cast<size_t>(n_panels * NR * kc_max));
 
-  // Thread `tid` of `nt` takes every nt-th B panel to pack and every nt-th row block (static
-  // schedule); one thread runs without an OpenMP region (a GEMM per convolution chunk is small).
+  // Splitting rows, thread `tid` of `team` packs every team-th B panel (then all wait) and takes
+  // every team-th row block; splitting columns, it packs and uses its own range of B panels. One
+  // thread runs without an OpenMP region (a GEMM per convolution chunk is small).
   auto worker = [&](int tid, int team) {  // team: the threads OpenMP really gave (1 when nested)
     float* ap = tl_a_buffer.get(static_cast<size_t>(mc * kc_max + 8));  // +8: pack_a's overlapping stores
     float* edge = b_in_place && n_full < n_panels ? tl_edge_buffer.get(static_cast<size_t>(NR * kc_max)) : nullptr;
     alignas(64) float acc[MR * NR];
+    const bool by_columns = split_n && team > 1;
+    const int64_t jp_begin = by_columns ? n_panels * tid / team : 0;
+    const int64_t jp_end = by_columns ? n_panels * (tid + 1) / team : n_panels;
+    const int64_t blk_first = by_columns ? 0 : tid, blk_step = by_columns ? 1 : team;
     for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
       const int64_t kc = std::min(kc_max, k - p0);
       const float beta_slice = p0 == 0 ? beta : 1.f;
       if (!b_in_place) {
-        for (int64_t jp = tid; jp < n_panels; jp += team) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc);
-        if (team > 1) {
+        if (by_columns) {
+          for (int64_t jp = jp_begin; jp < jp_end; ++jp) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc);
+        } else {
+          for (int64_t jp = tid; jp < n_panels; jp += team) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc);
+          if (team > 1) {
 #pragma omp barrier
-        }  // the B slice is packed
-      } else if (edge) {
+          }  // the B slice is packed
+        }
+      } else if (edge && jp_end == n_panels) {
         pack_b_panel(false, b, ldb, n, p0, kc, n_full * NR, edge);
       }
-      for (int64_t blk = tid; blk < blocks; blk += team) {
+      for (int64_t blk = blk_first; blk < blocks; blk += blk_step) {
         const int64_t i0 = blk * mc, rows = std::min(mc, m - i0);
         pack_a(trans_a, a, lda, i0, rows, p0, kc, ap);
-        for (int64_t jp = 0; jp < n_panels; ++jp) {
+        for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
           const int64_t j0 = jp * NR, cols = std::min(NR, n - j0);
           const float* bpanel;
           int64_t bstride = NR;
@@ -90,7 +104,7 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
                          beta_slice, acc);
         }
       }
-      if (team > 1 && p0 + kc < k) {
+      if (team > 1 && !by_columns && p0 + kc < k) {
 #pragma omp barrier
       }  // nobody repacks B while another thread still reads it
     }
