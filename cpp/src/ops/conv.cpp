@@ -15,8 +15,10 @@ namespace {
 
 // Multiply-adds below which a convolution runs on one thread.
 constexpr int64_t kConvGrain = int64_t(1) << 21;
-// Output positions per im2col chunk in the forward pass (96 x 288 floats: 108 KB, in L2 while the
-// GEMM reads it), and in the backward (its GEMMs sum over the chunk's positions: deeper is better).
+// Output positions per chunk in the forward pass (its output block is still in cache for the
+// epilogue; an im2col fallback chunk of 96 x 288 floats is 108 KB, in L2 while the GEMM reads it),
+// and per im2col chunk in the backward (the dK GEMM sums over the chunk's positions: deeper is
+// better).
 constexpr int64_t kChunkForward = 96;
 constexpr int64_t kChunkBackward = 256;
 
@@ -107,7 +109,8 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
   float* yp = y.data<float>();
   // Work items: whole images, or, when there are fewer images than threads (batch-1 inference),
-  // ranges of output positions of each image; each item runs im2col + GEMM + epilogue on one thread.
+  // ranges of output positions of each image; each item runs the convolution GEMM (im2col + GEMM
+  // where that does not apply) and the bias / relu epilogue, chunk by chunk, on one thread.
   const int nt = threads_for(N * P * K * F, kConvGrain);
   const int64_t parts = (nt > 1 && N < nt) ? std::min<int64_t>(P, (nt + N - 1) / N) : 1;
   const int64_t items = N * parts;
