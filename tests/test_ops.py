@@ -817,10 +817,11 @@ def test_large_inputs_gradients(two_threads):
     np.testing.assert_allclose(np.asarray(tape.gradient(xent, ta)), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("m", [8, 13, 32, 95])
+@pytest.mark.parametrize("m", [1, 3, 7, 8, 13, 32, 95])
 def test_small_batch_products_split_across_threads(two_threads, m):
-    """Products with few rows and much work split the columns across threads (B read in place, or
-    packed per thread when transposed): forward and both gradients against NumPy."""
+    """Products with few rows and much work split the columns across threads (under 8 rows: Eigen
+    on each thread's column block; up to 95: the packed kernel with B read in place, or packed per
+    thread when transposed): forward and both gradients against NumPy."""
     rng = np.random.default_rng(m)
     x = rng.normal(size=(m, 784)).astype(np.float32)
     w = rng.normal(size=(784, 515)).astype(np.float32)

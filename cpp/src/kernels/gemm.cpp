@@ -3,6 +3,8 @@
 // threads for a 64^3 product halves its speed.
 #include <Eigen/Core>
 
+#include <algorithm>
+
 #include "kernels.hpp"
 
 namespace lamina {
@@ -20,6 +22,39 @@ constexpr int64_t kPackedMinRows = 8;
 
 // Multiply-adds below which a GEMM stays on one thread.
 constexpr int64_t kGemmGrain = int64_t(1) << 21;
+// A product with very few rows reads B once and is bound by memory bandwidth, which two cores
+// double: above this many multiply-adds the threads take a column block each (batch-1 Dense).
+constexpr int64_t kFewRowsGrain = int64_t(1) << 17;
+
+using StridedConst = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+using Strided = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+
+// C (m x n) = A (m x k) @ B (k x n) + beta C for m < kPackedMinRows, columns split across threads.
+// Returns false when it is not worth threads.
+bool few_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c, float beta) {
+  const int nt = threads_for(m * n * k, kFewRowsGrain);
+  if (nt < 2 || n < 32 * nt) return false;
+  const int64_t blocks = (n + 15) / 16;  // column blocks of 16 (64 bytes)
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+    const int64_t j0 = std::min(n, blocks * tid / team * 16), j1 = std::min(n, blocks * (tid + 1) / team * 16);
+    if (j1 > j0) {
+      MapConst A(a, m, k);
+      StridedConst B(b + j0, k, j1 - j0, Eigen::OuterStride<>(n));
+      Strided C(c + j0, m, j1 - j0, Eigen::OuterStride<>(n));
+      if (beta == 0.f)
+        C.noalias() = A * B;
+      else if (beta == 1.f)
+        C.noalias() += A * B;
+      else {
+        C *= beta;
+        C.noalias() += A * B;
+      }
+    }
+  }
+  return true;
+}
 
 template <class A, class B>
 void run(const A& a, const B& b, Map& c, float beta) {
@@ -44,6 +79,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
     return;
   }
   if (m >= kPackedMinRows && gemm_packed(trans_a, trans_b, m, n, k, a, b, c, beta, threaded)) return;
+  if (m < kPackedMinRows && threaded && !trans_a && !trans_b && few_rows_threaded(m, n, k, a, b, c, beta)) return;
   if (threaded) Eigen::setNbThreads(threads_for(m * n * k, kGemmGrain));
   // Stored shapes: A is (m x k) or (k x m) when transposed; B is (k x n) or (n x k).
   MapConst A(a, trans_a ? k : m, trans_a ? m : k);
