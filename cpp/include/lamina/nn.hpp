@@ -1,7 +1,7 @@
 #pragma once
 // lamina::nn: Keras-like layers for C++ users. They only compose lamina::ops (the same ops the
-// Python layers call; tests/cpp/test_nn.cpp keeps both in step) and mirror the Python layers in
-// names and options.
+// Python layers call; tests/cpp/test_nn.cpp and the C++/Python parity test in
+// tests/test_cpp_package.py keep both in step) and mirror the Python layers in names and options.
 //
 //   using namespace lamina;
 //   nn::Sequential model;
