@@ -92,39 +92,18 @@ void col2im(const float* cols, const ConvGeometry& g, float* dx, int64_t pos_beg
     }
 }
 
-void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) {
-  if (!argmax) {  // inference: a branch-free running maximum the compiler vectorizes over channels;
-                  // the first tap is copied, as the argmax path does (a NaN there stays)
-    for (int64_t oh = 0; oh < g.oh; ++oh)
-      for (int64_t ow = 0; ow < g.ow; ++ow) {
-        float* out = y + (oh * g.ow + ow) * g.c;
-        bool first = true;
-        std::fill(out, out + g.c, -std::numeric_limits<float>::infinity());
-        for (int64_t i = 0; i < g.kh; ++i) {
-          const int64_t ih = oh * g.sh - g.pad_top + i;
-          if (ih < 0 || ih >= g.h) continue;
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const int64_t iw = ow * g.sw - g.pad_left + j;
-            if (iw < 0 || iw >= g.w) continue;
-            const float* src = x + (ih * g.w + iw) * g.c;
-            if (first)
-              std::copy(src, src + g.c, out);
-            else
-              for (int64_t c = 0; c < g.c; ++c) out[c] = src[c] > out[c] ? src[c] : out[c];
-            first = false;
-          }
-        }
-      }
-    return;
-  }
-  // training: the same running maximum, and the position of the first maximum (branch-free, so
-  // it vectorizes: a data-dependent branch per element mispredicts half the time)
+namespace {
+// The running maximum of each window, branch-free so that it vectorizes over channels (a
+// data-dependent branch per element mispredicts half the time); the first tap is copied, so a NaN
+// there stays. With kArgmax, also the flat input position (ih * w + iw) of the first maximum.
+template <bool kArgmax>
+void max_pool_impl(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) {
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       float* out = y + (oh * g.ow + ow) * g.c;
-      int32_t* arg = argmax + (oh * g.ow + ow) * g.c;
+      int32_t* arg = kArgmax ? argmax + (oh * g.ow + ow) * g.c : nullptr;
       std::fill(out, out + g.c, -std::numeric_limits<float>::infinity());
-      std::fill(arg, arg + g.c, -1);
+      if constexpr (kArgmax) std::fill(arg, arg + g.c, -1);
       bool first = true;
       for (int64_t i = 0; i < g.kh; ++i) {
         const int64_t ih = oh * g.sh - g.pad_top + i;
@@ -136,18 +115,26 @@ void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) 
           const int32_t pos = static_cast<int32_t>(ih * g.w + iw);
           if (first) {
             std::copy(src, src + g.c, out);
-            std::fill(arg, arg + g.c, pos);
+            if constexpr (kArgmax) std::fill(arg, arg + g.c, pos);
             first = false;
             continue;
           }
           for (int64_t c = 0; c < g.c; ++c) {
             const bool take = src[c] > out[c];
             out[c] = take ? src[c] : out[c];
-            arg[c] = take ? pos : arg[c];
+            if constexpr (kArgmax) arg[c] = take ? pos : arg[c];
           }
         }
       }
     }
+}
+}  // namespace
+
+void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) {
+  if (argmax)
+    max_pool_impl<true>(x, g, y, argmax);
+  else
+    max_pool_impl<false>(x, g, y, nullptr);
 }
 
 void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx) {

@@ -29,6 +29,18 @@ constexpr int64_t kFewRowsGrain = int64_t(1) << 17;
 using StridedConst = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
 using Strided = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
 
+template <class A, class B, class C>
+void run(const A& a, const B& b, C& c, float beta) {
+  if (beta == 0.f)
+    c.noalias() = a * b;
+  else if (beta == 1.f)
+    c.noalias() += a * b;
+  else {
+    c *= beta;
+    c.noalias() += a * b;
+  }
+}
+
 // C (m x n) = A (m x k) @ B (k x n) + beta C for m < kPackedMinRows, columns split across threads.
 // Returns false when it is not worth threads.
 bool few_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c, float beta) {
@@ -43,29 +55,10 @@ bool few_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const fl
       MapConst A(a, m, k);
       StridedConst B(b + j0, k, j1 - j0, Eigen::OuterStride<>(n));
       Strided C(c + j0, m, j1 - j0, Eigen::OuterStride<>(n));
-      if (beta == 0.f)
-        C.noalias() = A * B;
-      else if (beta == 1.f)
-        C.noalias() += A * B;
-      else {
-        C *= beta;
-        C.noalias() += A * B;
-      }
+      run(A, B, C, beta);
     }
   }
   return true;
-}
-
-template <class A, class B>
-void run(const A& a, const B& b, Map& c, float beta) {
-  if (beta == 0.f)
-    c.noalias() = a * b;
-  else if (beta == 1.f)
-    c.noalias() += a * b;
-  else {
-    c *= beta;
-    c.noalias() += a * b;
-  }
 }
 
 }  // namespace
