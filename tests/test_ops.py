@@ -885,6 +885,7 @@ def _np_conv_input_gradient(gy, k, x_shape, strides, padding):
     (10, 10, 32, 3, 3, 20, 1, "valid"),
     (8, 9, 4, 2, 4, 8, 1, "same"),      # even kernel: unequal padding
     (12, 10, 16, 3, 3, 32, 2, "same"),  # strided: col2im
+    (40, 40, 32, 3, 3, 32, 1, "same"),  # one image: its positions split across threads
 ])
 def test_conv_input_gradient_shapes_against_numpy(h, w, c, kh, kw, f, stride, padding):
     rng = np.random.default_rng(h * w + c + f)

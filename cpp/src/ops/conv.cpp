@@ -177,12 +177,27 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
                 flipped[((i * g.kw + j) * F + f) * g.c + c] = kq[(((g.kh - 1 - i) * g.kw + (g.kw - 1 - j)) * g.c + c) * F + f];
       }
       const kernels::PackedFilters flipped_filters(flipped.data(), transposed ? g.kh * g.kw * F : 0, g.c);
+      // (no packed filters: no AVX2/FMA, or a window too deep for conv_gemm; col2im then)
+      const bool dx_by_conv = transposed && flipped_filters.data != nullptr;
+      // dx of image n by the transposed convolution; split across threads when the images are not.
+      auto dx_transposed = [&](const float* gn, float* dxn, bool threaded) {
+        const int64_t positions = g.h * g.w;
+        const int parts = threaded ? threads_for(positions * g.kh * g.kw * F * g.c, kConvGrain) : 1;
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+        for (int part = 0; part < parts; ++part) {
+          const int64_t begin = positions * part / parts, end = positions * (part + 1) / parts;
+          kernels::conv_gemm(gn, gt, begin, end, flipped_filters, dxn + begin * g.c);
+        }
+      };
       // Per image, in chunks of positions: dK += cols^T @ dy', dcols = dy' @ K^T summed into dx.
       for_each_image(N, 2 * N * P * K * F, [&](int64_t n, int tid, bool threaded) {
         const float* gn = gp + n * P * F;
         const float* image = xq + n * g.h * g.w * g.c;
         float* dxn = need[0] ? dx.data<float>() + n * g.h * g.w * g.c : nullptr;
-        if (dxn && transposed && kernels::conv_gemm(gn, gt, 0, g.h * g.w, flipped_filters, dxn)) dxn = nullptr;
+        if (dxn && dx_by_conv) {
+          dx_transposed(gn, dxn, threaded);
+          dxn = nullptr;
+        }
         if (dxn && !direct) std::memset(dxn, 0, sizeof(float) * g.h * g.w * g.c);
         if (need[1] && dk_local[tid].empty()) dk_local[tid].assign(K * F, 0.f);
         for (int64_t p0 = 0; p0 < P; p0 += kChunkBackward) {
