@@ -56,6 +56,8 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
   const int64_t n_panels = (n + NR - 1) / NR, n_full = n / NR;
   // B in place: not transposed, few rows of C; only a last partial panel is packed (per thread).
   const bool b_in_place = !trans_b && m < kPackBMinRows;
+  // Panel jp of a slice lives at bp + jp * NR * kc_max whatever the slice's depth: splitting columns,
+  // a thread may pack its next slice while another still reads its own panels of this one.
   float* bp = b_in_place ? nullptr : tl_b_buffer.get(static_cast<size_t>(n_panels * NR * kc_max));
 
   // Splitting rows, thread `tid` of `team` packs every team-th B panel (then all wait) and takes
@@ -74,9 +76,9 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
       const float beta_slice = p0 == 0 ? beta : 1.f;
       if (!b_in_place) {
         if (by_columns) {
-          for (int64_t jp = jp_begin; jp < jp_end; ++jp) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc);
+          for (int64_t jp = jp_begin; jp < jp_end; ++jp) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc_max);
         } else {
-          for (int64_t jp = tid; jp < n_panels; jp += team) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc);
+          for (int64_t jp = tid; jp < n_panels; jp += team) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc_max);
           if (team > 1) {
 #pragma omp barrier
           }  // the B slice is packed
@@ -92,7 +94,7 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
           const float* bpanel;
           int64_t bstride = NR;
           if (!b_in_place) {
-            bpanel = bp + jp * NR * kc;
+            bpanel = bp + jp * NR * kc_max;
           } else if (jp < n_full) {
             bpanel = b + p0 * ldb + j0;
             bstride = ldb;
