@@ -124,20 +124,27 @@ inline void pack_b_panel(bool trans, const float* b, int64_t ldb, int64_t n, int
   }
 }
 
-// C tile (rows x cols, row stride ldc) = beta * C + acc (row stride NR); beta 0 never reads C.
-inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta) {
+// C tile (rows x cols, row stride ldc) = beta * C + acc (row stride NR), then + bias (per column,
+// optional) and relu (optional); beta 0 never reads C.
+inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta,
+                       const float* bias, bool relu) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < cols; ++j) {
       float* cv = c + r * ldc + j;
-      *cv = beta == 0.f ? acc[r * NR + j] : beta * *cv + acc[r * NR + j];
+      float v = beta == 0.f ? acc[r * NR + j] : beta * *cv + acc[r * NR + j];
+      if (bias) v += bias[j];
+      if (relu) v = v > 0.f ? v : 0.f;
+      *cv = v;
     }
 }
 
-// The C tile at c (rows x cols, row stride ldc) = beta * C + A panel @ B panel over kc; row p of the
-// B panel is bp[p * ldb .. + 16] (ldb = NR when packed). A full 6 x 16 tile is written straight
-// from the registers; an edge tile goes through `scratch` (6 x 16 floats, 32-byte aligned).
+// The C tile at c (rows x cols, row stride ldc) = beta * C + A panel @ B panel over kc, then the
+// epilogue: + bias[0, cols) and relu when asked (a convolution's). Row p of the B panel is
+// bp[p * ldb .. + 16] (ldb = NR when packed). A full 6 x 16 tile is written straight from the
+// registers; an edge tile goes through `scratch` (6 x 16 floats, 32-byte aligned).
 inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t ldb, float* c, int64_t ldc,
-                         int64_t rows, int64_t cols, float beta, float* scratch) {
+                         int64_t rows, int64_t cols, float beta, float* scratch, const float* bias = nullptr,
+                         bool relu = false) {
   // The C tile is written after the loop: fetch its lines now (measured: ~10% on large products,
   // whose C rows are far apart).
   for (int64_t r = 0; r < rows; ++r) {
@@ -186,6 +193,14 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t l
         lo = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), lo);
         hi = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), hi);
       }
+      if (bias) {
+        lo = _mm256_add_ps(lo, _mm256_loadu_ps(bias));
+        hi = _mm256_add_ps(hi, _mm256_loadu_ps(bias + 8));
+      }
+      if (relu) {
+        lo = _mm256_max_ps(lo, _mm256_setzero_ps());
+        hi = _mm256_max_ps(hi, _mm256_setzero_ps());
+      }
       _mm256_storeu_ps(cr, lo);
       _mm256_storeu_ps(cr + 8, hi);
     }
@@ -195,7 +210,7 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t l
     _mm256_store_ps(scratch + r * NR, acc[r][0]);
     _mm256_store_ps(scratch + r * NR + 8, acc[r][1]);
   }
-  write_tile(scratch, c, ldc, rows, cols, beta);
+  write_tile(scratch, c, ldc, rows, cols, beta, bias, relu);
 }
 
 }  // namespace gemm_blocks

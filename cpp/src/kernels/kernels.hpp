@@ -193,10 +193,11 @@ class PackedFilters {
   float* data = nullptr;
 };
 // out (rows x F, rows = pos_end - pos_begin) = im2col(image)[pos_begin, pos_end) @ kernel for one
-// NHWC image, on the calling thread, packing the windows straight from the image (no column
-// buffer). Returns false (nothing done) where it does not apply: no AVX2/FMA, or K too deep.
+// NHWC image, then + bias (F, optional) and relu when asked, on the calling thread, packing the
+// windows straight from the image (no column buffer). Returns false (nothing done) where it does
+// not apply: no AVX2/FMA, or K too deep.
 bool conv_gemm(const float* image, const ConvGeometry& g, int64_t pos_begin, int64_t pos_end,
-               const PackedFilters& filters, float* out);
+               const PackedFilters& filters, float* out, const float* bias = nullptr, bool relu = false);
 // y (oh, ow, c); argmax (optional) records the flat input position (ih*w + iw) of each maximum.
 void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax);
 void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx);

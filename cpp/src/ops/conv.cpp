@@ -1,5 +1,5 @@
-// conv2d (the packed convolution GEMM, or im2col + GEMM; bias and relu applied right after it) and
-// 2-D max / average pooling, NHWC.
+// conv2d (the packed convolution GEMM with bias and relu in its tile writes, or im2col + GEMM and
+// then bias and relu) and 2-D max / average pooling, NHWC.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -124,15 +124,18 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
     for (int64_t p0 = first; p0 < last; p0 += kChunkForward) {
       const int64_t rows = std::min(kChunkForward, last - p0);
       float* out = yp + (n * P + p0) * F;
+      bool fused = false;  // bias and relu applied by the GEMM's tile writes
       if (direct) {  // 1x1, stride 1: output positions are input positions
         kernels::gemm(false, false, rows, F, K, image + p0 * g.c, kp, out, 0.f, /*threaded=*/nt == 1);
-      } else if (!kernels::conv_gemm(image, g, p0, p0 + rows, filters, out)) {
+      } else if (kernels::conv_gemm(image, g, p0, p0 + rows, filters, out, bp, relu)) {
+        fused = true;
+      } else {
         auto& buf = cols[omp_get_thread_num()];
         buf.resize(kChunkForward * K);
         kernels::im2col(image, g, buf.data(), p0, p0 + rows);
         kernels::gemm(false, false, rows, F, K, buf.data(), kp, out, 0.f, /*threaded=*/nt == 1);
       }
-      if (bp || relu)  // epilogue while the output block is still in cache
+      if (!fused && (bp || relu))  // epilogue while the output block is still in cache
         for (int64_t r = 0; r < rows; ++r) {
           float* row = out + r * F;
           if (bp) for (int64_t f = 0; f < F; ++f) row[f] += bp[f];
