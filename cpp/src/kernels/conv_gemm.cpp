@@ -6,8 +6,8 @@
 // (padding at the borders, runs under 8 floats) go through a 6-row im2col in L1. The filters are
 // packed once per call.
 #include <algorithm>
-#include <new>
 
+#include "allocator.hpp"
 #include "gemm_blocks.hpp"
 #include "kernels.hpp"
 
@@ -69,15 +69,15 @@ PackedFilters::PackedFilters(const float* kernel, int64_t k_, int64_t f_) : k(k_
 #ifdef LAMINA_HAVE_PACKED_GEMM
   if (k > kMaxDepth || k <= 0 || f <= 0) return;
   const int64_t panels = (f + NR - 1) / NR;
-  data = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(((panels * NR * k * 4) + 63) / 64 * 64)));
-  if (!data) throw std::bad_alloc();
+  bytes_ = static_cast<size_t>(panels * NR * k) * sizeof(float);
+  data = static_cast<float*>(allocator::allocate(bytes_));  // a cache hit from the second call on
   for (int64_t jp = 0; jp < panels; ++jp) pack_b_panel(false, kernel, f, f, 0, k, jp * NR, data + jp * NR * k);
 #else
   (void)kernel;
 #endif
 }
 
-PackedFilters::~PackedFilters() { std::free(data); }
+PackedFilters::~PackedFilters() { allocator::release(data, bytes_); }
 
 bool conv_gemm(const float* image, const ConvGeometry& g, int64_t pos_begin, int64_t pos_end,
                const PackedFilters& filters, float* out, const float* bias, bool relu) {

@@ -3,9 +3,10 @@
 // (gemm_packed.cpp) and the convolution GEMM that packs its columns straight from the image
 // (conv_gemm.cpp). Defines LAMINA_HAVE_PACKED_GEMM where the CPU target has AVX2 and FMA.
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
+
+#include "allocator.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -39,23 +40,23 @@ inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-// A 64-byte aligned float buffer that only grows (one per thread, reused across calls).
+// A 64-byte aligned float buffer from the caching allocator that only grows (one per thread,
+// reused across calls).
 struct Buffer {
   float* data = nullptr;
   size_t size = 0;
   float* get(size_t n) {
     if (n > size) {
-      std::free(data);
-      size = n + n / 4;
-      data = static_cast<float*>(std::aligned_alloc(64, ((size * sizeof(float) + 63) / 64) * 64));
-      if (!data) {
-        size = 0;
-        throw std::bad_alloc();
-      }
+      allocator::release(data, size * sizeof(float));
+      data = nullptr;
+      size = 0;
+      const size_t grown = n + n / 4;
+      data = static_cast<float*>(allocator::allocate(grown * sizeof(float)));  // throws bad_alloc
+      size = grown;
     }
     return data;
   }
-  ~Buffer() { std::free(data); }
+  ~Buffer() { allocator::release(data, size * sizeof(float)); }
 };
 
 // op(A)[i0 : i0 + rows, p0 : p0 + kc] as MR-row panels, k-major: panel[p * MR + r]; rows past the

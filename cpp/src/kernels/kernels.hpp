@@ -191,6 +191,9 @@ class PackedFilters {
   PackedFilters& operator=(const PackedFilters&) = delete;
   int64_t k, f;
   float* data = nullptr;
+
+ private:
+  size_t bytes_ = 0;
 };
 // out (rows x F, rows = pos_end - pos_begin) = im2col(image)[pos_begin, pos_end) @ kernel for one
 // NHWC image, then + bias (F, optional) and relu when asked, on the calling thread, packing the
