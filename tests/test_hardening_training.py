@@ -443,3 +443,31 @@ def test_no_warning_leak_from_class_weight_lookup():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _classifier().fit(x, y.astype(np.float32), class_weight={0: 2.0}, verbose=0)
+
+
+@pytest.mark.parametrize("block", [1, 5, 1 << 22])
+def test_threshold_list_metrics_in_blocks_match_the_definition(monkeypatch, block):
+    """Unevenly spaced `thresholds` compare every prediction with every threshold; lamina now does
+    it a block of thresholds at a time (a long list no longer makes one thresholds x predictions
+    matrix). Each block size gives the definition: TP / (TP + FP) at each threshold, weighted."""
+    monkeypatch.setattr(metrics.confusion, "_COMPARE_BLOCK", block)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, (40, 3))
+    p = rng.random((40, 3)).astype(np.float32)
+    sw = rng.random(40).astype(np.float32)
+    thresholds = [0.05, 0.3, 0.33, 0.6, 0.91]
+    precision, recall = metrics.Precision(thresholds=thresholds), metrics.Recall(thresholds=thresholds)
+    precision.update_state(y, p, sample_weight=sw)
+    recall.update_state(y, p, sample_weight=sw)
+    w = np.broadcast_to(sw[:, None], y.shape)
+    for i, t in enumerate(thresholds):
+        tp = np.sum(w * (y == 1) * (p > t))
+        fp = np.sum(w * (y == 0) * (p > t))
+        fn = np.sum(w * (y == 1) * (p <= t))
+        assert float(precision.result()[i]) == pytest.approx(tp / (tp + fp), rel=1e-5)
+        assert float(recall.result()[i]) == pytest.approx(tp / (tp + fn), rel=1e-5)
+    auc = metrics.AUC(thresholds=thresholds, multi_label=True)
+    auc.update_state(y, p)
+    expected_tp = [[np.sum((y[:, j] == 1) & (p[:, j] > t)) for j in range(3)]
+                   for t in [-1e-7] + thresholds + [1 + 1e-7]]
+    np.testing.assert_array_equal(auc.true_positives.numpy(), expected_tp)

@@ -26,7 +26,7 @@ def _is_number_nest(x):
     """A Python number, or a non-empty list / tuple whose items are all number nests."""
     if isinstance(x, (list, tuple)):
         return len(x) > 0 and all(_is_number_nest(item) for item in x)
-    return isinstance(x, numbers.Number) and not isinstance(x, Tensor)
+    return isinstance(x, numbers.Number)
 
 
 def standardize_lists(structure, label="x"):
