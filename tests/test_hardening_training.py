@@ -69,6 +69,26 @@ def test_class_weight_weights_the_loss_and_the_gradient_numerically():
     np.testing.assert_allclose(new_bias, bias - 0.5 * dlogits.sum(0), rtol=1e-5, atol=1e-6)
 
 
+def test_class_weight_training_matches_keras():
+    """The same model, weights and data trained 3 epochs with class_weight by Keras 3 (torch
+    backend) and by lamina: the same losses and final weights."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    real_keras = pytest.importorskip("keras")
+    x, y = _data(12)
+    class_weight = {0: 0.5, 1: 4.0, 2: 1.5}
+    ours = _classifier(optimizer=keras.optimizers.SGD(0.5))
+    theirs = real_keras.Sequential([real_keras.Input(shape=(4,)), real_keras.layers.Dense(3, activation="softmax")])
+    theirs.compile(real_keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    theirs.set_weights(ours.get_weights())
+    h_ours = ours.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0, class_weight=class_weight)
+    h_theirs = theirs.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0, class_weight=class_weight)
+    np.testing.assert_allclose(h_ours.history["loss"], h_theirs.history["loss"], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_class_weight_with_one_hot_and_float_labels_matches_keras_lookup():
     """Keras 3's class_weight_to_sample_weights: one-hot rows -> argmax, (n, 1) -> squeezed, labels
     rounded (0.9999 is class 1; lamina used to truncate it to class 0)."""
