@@ -9,6 +9,25 @@ from lamina.metrics.base import (_F32, EPSILON, NEG_INF, Metric, _divide_no_nan,
 
 _TP, _FP, _TN, _FN = "tp", "fp", "tn", "fn"
 
+# Bounds on what a metric's arguments (possibly from a loaded compile config) can make it allocate
+# and compute. AUC keeps 4 float32 counts per threshold and label, and each update makes a few
+# float64 passes over the thresholds. Measured (one core): 200 thresholds (Keras's default) cost
+# 0.07 ms per update, 10**4 0.6 ms, 10**6 (the bound: 16 MB of state) 0.5 s to create and 80 ms
+# per update; 10**9, accepted before, took 50 s and then ran out of memory.
+MAX_NUM_THRESHOLDS = 10**6
+# thresholds x labels of a multi-label AUC: 4 variables of 4 bytes each -> at most 160 MB of state
+MAX_THRESHOLD_LABEL_COUNTS = 10**7
+# largest (thresholds x predictions) comparison made at once for thresholds that are not evenly
+# spaced (Precision / Recall / TruePositives ... with a `thresholds` list)
+_COMPARE_BLOCK = 1 << 22
+
+
+def _check_num_thresholds(num_thresholds, name="num_thresholds"):
+    if num_thresholds > MAX_NUM_THRESHOLDS:
+        raise ValueError(f"Argument `{name}` must be at most {MAX_NUM_THRESHOLDS} (lamina's "
+                         f"MAX_NUM_THRESHOLDS: each threshold keeps its own counts and costs work on every "
+                         f"update). Received: {name}={num_thresholds}")
+
 
 def _to_list(x):
     if isinstance(x, (list, tuple)):
@@ -20,6 +39,7 @@ def _to_list(x):
 
 def _parse_init_thresholds(thresholds, default_threshold=0.5):
     if thresholds is not None:
+        _check_num_thresholds(len(_to_list(thresholds)), "len(thresholds)")
         invalid = [t for t in _to_list(thresholds) if t is None or t < 0 or t > 1]
         if invalid:
             raise ValueError(f"Threshold values must be in [0, 1]. Received: {invalid}")
@@ -115,12 +135,7 @@ def _update_confusion_matrix(variables, y_true, y_pred, thresholds, top_k=None, 
             updates[_FN] = np.sum(true_labels, axis=axis, dtype=_F32) - tp
     else:
         label_is_pos = y_true != 0
-        if multi_label:  # (thresholds, predictions, labels)
-            pred_is_pos = y_pred[None] > thresholds.reshape(-1, 1, 1)
-            label_is_pos = label_is_pos[None]
-        else:  # (thresholds, predictions * labels)
-            pred_is_pos = y_pred.reshape(1, -1) > thresholds.reshape(-1, 1)
-            label_is_pos = label_is_pos.reshape(1, -1)
+        label_is_pos = label_is_pos[None] if multi_label else label_is_pos.reshape(1, -1)
         weights = None
         if sample_weight is not None:
             weights = np.broadcast_to(sample_weight, y_pred.shape).astype(_F32)
@@ -135,13 +150,25 @@ def _update_confusion_matrix(variables, y_true, y_pred, thresholds, top_k=None, 
                 return np.sum(both, axis=1, dtype=_F32)
             return np.sum(np.where(both, weights, _F32(0)), axis=1, dtype=_F32)
 
-        updates[_TP] = count(label_is_pos, pred_is_pos)
-        if _FN in variables or _TN in variables:
-            updates[_FN] = count(label_is_pos, ~pred_is_pos)
-        if _FP in variables or _TN in variables:
-            updates[_FP] = count(~label_is_pos, pred_is_pos)
-        if _TN in variables:
-            updates[_TN] = count(~label_is_pos, ~pred_is_pos)
+        keys = [_TP] + [k for k, needed in ((_FN, _FN in variables or _TN in variables),
+                                            (_FP, _FP in variables or _TN in variables),
+                                            (_TN, _TN in variables)) if needed]
+        parts = {k: [] for k in keys}
+        # (thresholds, predictions[, labels]) comparisons, a block of thresholds at a time so
+        # that a long `thresholds` list never makes a matrix of more than _COMPARE_BLOCK entries
+        block = max(1, _COMPARE_BLOCK // max(1, y_pred.size))
+        for start in range(0, num_thresholds, block):
+            chunk = thresholds[start:start + block]
+            if multi_label:
+                pred_is_pos = y_pred[None] > chunk.reshape(-1, 1, 1)
+            else:
+                pred_is_pos = y_pred.reshape(1, -1) > chunk.reshape(-1, 1)
+            for k in keys:
+                label = label_is_pos if k in (_TP, _FN) else ~label_is_pos
+                pred = pred_is_pos if k in (_TP, _FP) else ~pred_is_pos
+                parts[k].append(count(label, pred))
+        for k in keys:
+            updates[k] = np.concatenate(parts[k], axis=0)
     for key, variable in variables.items():
         variable.assign(variable.numpy() + updates[key])
 
@@ -257,15 +284,19 @@ class AUC(Metric):
                 'Expected values are ["interpolation", "majoring", "minoring"]')
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:
+            _check_num_thresholds(len(thresholds) + 2, "len(thresholds) + 2")
             self.num_thresholds = len(thresholds) + 2
             thresholds = sorted(thresholds)
             self._thresholds_distributed_evenly = _is_evenly_distributed(
                 np.array([0.0] + thresholds + [1.0]))
         else:
-            if num_thresholds <= 1:
+            integral = isinstance(num_thresholds, (int, np.integer)) and not isinstance(num_thresholds, bool)
+            if not integral or num_thresholds <= 1:  # Keras's message (it checks only <= 1)
                 raise ValueError(
                     "Argument `num_thresholds` must be an integer > 1. "
                     f"Received: num_thresholds={num_thresholds}")
+            _check_num_thresholds(num_thresholds)
+            num_thresholds = int(num_thresholds)
             self.num_thresholds = num_thresholds
             thresholds = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._thresholds_distributed_evenly = True
@@ -279,8 +310,11 @@ class AUC(Metric):
         self._from_logits = from_logits
         self._built = False
         if multi_label:
+            if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer))
+                                           or num_labels < 0):
+                raise ValueError(f"Argument `num_labels` must be a positive integer or None. Received: num_labels={num_labels!r}")
             if num_labels:
-                self._build([None, num_labels])
+                self._build([None, int(num_labels)])
         else:
             if num_labels:
                 raise ValueError("`num_labels` is needed only when `multi_label` is True.")
@@ -297,6 +331,11 @@ class AUC(Metric):
                     "`y_pred` must have rank 2 when `multi_label=True`. "
                     f"Found rank {len(shape)}. Full shape received for `y_pred`: {shape}")
             self._num_labels = shape[1]
+            if self._num_labels is not None and self.num_thresholds * self._num_labels > MAX_THRESHOLD_LABEL_COUNTS:
+                raise ValueError(
+                    f"A multi-label AUC with {self.num_thresholds} thresholds and {self._num_labels} labels would "
+                    f"keep {self.num_thresholds * self._num_labels} counts per variable; lamina allows at most "
+                    f"{MAX_THRESHOLD_LABEL_COUNTS} (MAX_THRESHOLD_LABEL_COUNTS). Use fewer thresholds or labels.")
             variable_shape = (self.num_thresholds, self._num_labels)
         else:
             variable_shape = (self.num_thresholds,)

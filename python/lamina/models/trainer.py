@@ -4,9 +4,18 @@
 A training step is: the forward pass inside a `GradientTape` (the C++ ops record their backward),
 the loss, one backward pass, and one fused C++ optimizer update of every trainable variable.
 Evaluation and prediction record nothing.
+
+Threads: `fit`, `evaluate`, `train_on_batch` and `test_on_batch` of one model hold a lock of that
+model while they run (re-entrant, so a callback may call `evaluate`): calls from several threads run
+one after another, each with all of its steps, instead of interleaving their optimizer updates and
+metric states (which lost optimizer steps silently). `predict` / `predict_on_batch` take no lock.
 """
+import functools
 import inspect
+import numbers
+import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -25,6 +34,61 @@ __all__ = ["Trainer"]
 def _batch_size_of(x):
     first = tree.flatten(x)[0]
     return int(first.shape[0])
+
+
+_TRAINING_LOCKS = weakref.WeakKeyDictionary()  # model -> its RLock (kept off the model: copies, saving)
+_TRAINING_LOCKS_GUARD = threading.Lock()
+
+
+def _training_lock(model):
+    with _TRAINING_LOCKS_GUARD:
+        lock = _TRAINING_LOCKS.get(model)
+        if lock is None:
+            lock = _TRAINING_LOCKS[model] = threading.RLock()
+        return lock
+
+
+def _one_thread_at_a_time(method):
+    """Runs `method` under the model's training lock (see the module docstring)."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with _training_lock(self):
+            return method(self, *args, **kwargs)
+    return locked
+
+
+def _require_samples(data, method, what="x"):
+    """ValueError for in-memory data with no sample (Keras 3 fails on it with unrelated errors;
+    lamina used to return a loss of 0.0 or `{}` without training)."""
+    if isinstance(data, data_adapter.ArrayData) and data.size == 0:
+        shapes = [tuple(a.shape) for a in tree.flatten(data.x)]
+        raise ValueError(f"`{method}()` received no data: `{what}` has 0 samples (shape"
+                         f"{'s' if len(shapes) > 1 else ''} {', '.join(map(str, shapes))}). "
+                         "Pass at least one sample.")
+
+
+def _check_integer(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; received {value!r} (of type {type(value).__name__}).")
+    return int(value)
+
+
+def _should_validate(epoch, validation_freq):
+    """Keras 3's `_should_eval`: every `validation_freq` epochs, or at the (1-based) epochs listed."""
+    if isinstance(validation_freq, (list, tuple)):
+        return epoch + 1 in validation_freq
+    return (epoch + 1) % validation_freq == 0
+
+
+def _check_validation_freq(validation_freq):
+    if isinstance(validation_freq, (list, tuple)):
+        return
+    if isinstance(validation_freq, bool) or not isinstance(validation_freq, numbers.Integral):
+        raise ValueError("Expected `validation_freq` to be a list or int. "
+                         f"Received: validation_freq={validation_freq} of the type {type(validation_freq)}.")
+    if validation_freq < 1:
+        raise ValueError(f"`validation_freq` must be a positive integer (validate every N epochs) or a list of "
+                         f"epochs; received validation_freq={validation_freq}.")
 
 
 class _LossTracker:
@@ -245,6 +309,22 @@ class Trainer:
         return self(x, training=False)
 
     # ------------------------------------------------------------------ fit / evaluate / predict
+    def _output_classes(self, data):
+        """The last dimension of each output: from the symbolic outputs of a built graph model,
+        else from a forward pass on the first batch (which also builds the model). The first batch
+        has the user's batch size, so that an input that does not fit is reported with the shape
+        the training step would see."""
+        outputs = None
+        if self.built:
+            try:
+                outputs = tree.flatten(self.outputs)
+            except (AttributeError, ValueError):
+                outputs = None
+        if outputs and all(len(o.shape) and o.shape[-1] is not None for o in outputs):
+            return [int(o.shape[-1]) for o in outputs]
+        first = tree.map_structure(lambda a: a[:data.batch_size], data.x)
+        return [int(p.shape[-1]) for p in tree.flatten(self(first, training=False))]
+
     def _check_targets(self, data):
         """Checks made on the whole data before any weight changes: integer labels of a sparse
         categorical loss must lie in [0, number of classes)."""
@@ -257,11 +337,10 @@ class Trainer:
                   (getattr(fn, "name", "") or getattr(getattr(fn, "fn", None), "__name__", ""))]
         if not sparse:
             return
-        first = tree.map_structure(lambda a: a[:1], data.x)
-        preds = tree.flatten(self(first, training=False))  # also builds a model that is not built yet
+        all_classes = self._output_classes(data)
         for i in sparse:
             labels = np.asarray(ys[i])
-            classes = int(preds[i].shape[-1])
+            classes = all_classes[i]
             if labels.dtype.kind == "f" and not np.all(np.isfinite(labels) & (labels == np.round(labels))):
                 raise ValueError("Labels for a sparse categorical loss must be integer class indices; "
                                  "received non-integer values.")
@@ -271,43 +350,64 @@ class Trainer:
                 raise ValueError(f"Received a label value of {bad:g} which is outside the valid range of "
                                  f"[0, {classes}) for a model with {classes} output classes.")
 
+    @_one_thread_at_a_time
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
-        """Trains the model for `epochs` epochs; returns a `History` (`history.history["loss"]`, ...)."""
+        """Trains the model for `epochs` epochs; returns a `History` (`history.history["loss"]`, ...).
+
+        As Keras 3: `steps_per_epoch` batches make an epoch (the next epoch goes on where the last
+        one stopped; None, 0 or a negative value: one pass over the data); `class_weight` maps class
+        indices (ints >= 0) to loss weights and cannot be combined with `sample_weight`; no sample
+        at all is a ValueError. Calls from several threads on one model run one after another.
+        """
         self._assert_compiled("fit")
         if self._loss_fns is None:
             raise ValueError("You must provide a `loss` in `compile()` before calling `fit()`.")
+        epochs = _check_integer(epochs, "epochs")
+        initial_epoch = _check_integer(initial_epoch, "initial_epoch")
+        steps_per_epoch = data_adapter.normalize_steps(steps_per_epoch, "steps_per_epoch")
+        validation_steps = data_adapter.normalize_steps(validation_steps, "validation_steps")
+        _check_validation_freq(validation_freq)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = data_adapter.train_validation_split(
                 x, y, sample_weight, validation_split)
         data = data_adapter.make_data(x, y, sample_weight, batch_size, shuffle, class_weight, steps_per_epoch)
+        _require_samples(data, "fit")
         self._check_targets(data)
         val_data = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("`validation_data` should be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight).")
             vx, vy, vsw = (tuple(validation_data) + (None,))[:3]
-            val_data = data_adapter.make_data(vx, vy, vsw, validation_batch_size or batch_size, False)
-        steps = steps_per_epoch if steps_per_epoch is not None else data.num_batches
+            val_data = data_adapter.make_data(vx, vy, vsw, validation_batch_size or batch_size, False,
+                                              steps=validation_steps)
+            _require_samples(val_data, "fit", "validation_data")
         cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-                                            verbose=verbose, epochs=epochs, steps=steps)
+                                            verbose=verbose, epochs=epochs, steps=data.num_batches)
         self.stop_training = False
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
+            steps_done = 0
             for step, (bx, by, bsw) in enumerate(data.batches()):
                 cbs.on_train_batch_begin(step)
                 self.train_step(bx, by, bsw)
+                steps_done += 1
                 logs = self._logs()
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
+            if steps_done == 0 and getattr(data, "exhausted", False):
+                if epoch == initial_epoch:
+                    raise ValueError("`fit()` received no data: the generator yielded no batch.")
+                warnings.warn(data_adapter._RAN_OUT, stacklevel=2)
+                break  # no epoch without a step (its logs would be the previous epoch's)
             epoch_logs = dict(logs)
-            if val_data is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_data(val_data, steps=validation_steps)
+            if val_data is not None and _should_validate(epoch, validation_freq):
+                val_logs = self._evaluate_data(val_data)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training or getattr(data, "exhausted", False):
@@ -315,28 +415,36 @@ class Trainer:
         cbs.on_train_end(logs)
         return cbs.history
 
-    def _evaluate_data(self, data, steps=None, cbs=None):
+    def _evaluate_data(self, data, cbs=None, method="evaluate"):
+        """The logs of one pass of `test_step` over `data` (from its first batch, up to its `steps`)."""
         self.reset_metrics()
+        data.reset()
+        steps_done = 0
         for step, (bx, by, bsw) in enumerate(data.batches()):
-            if steps is not None and step >= steps:
-                break
             if cbs:
                 cbs.on_test_batch_begin(step)
             self.test_step(bx, by, bsw)
+            steps_done += 1
             if cbs:
                 cbs.on_test_batch_end(step, self._logs())
+        if steps_done == 0:
+            raise ValueError(f"`{method}()` received no data: the generator yielded no batch.")
         return self._logs()
 
+    @_one_thread_at_a_time
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        """The loss (and metrics) on the data: a scalar, a list [loss, metrics...], or a dict."""
+        """The loss (and metrics) on the data: a scalar, a list [loss, metrics...], or a dict.
+        `steps` (as Keras 3): the first `steps` batches (None, 0 or negative: all)."""
         self._assert_compiled("evaluate")
+        steps = data_adapter.normalize_steps(steps, "steps")
         data = data_adapter.make_data(x, y, sample_weight, batch_size, False, steps=steps)
+        _require_samples(data, "evaluate")
         self._check_targets(data)
         cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                            epochs=1, steps=steps or data.num_batches)
+                                            epochs=1, steps=data.num_batches)
         cbs.on_test_begin()
-        logs = self._evaluate_data(data, steps, cbs)
+        logs = self._evaluate_data(data, cbs)
         cbs.on_test_end(logs)
         return self._format_results(logs, return_dict)
 
@@ -347,10 +455,13 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """The model's outputs on `x`, computed in batches (no gradient recording), as NumPy."""
+        """The model's outputs on `x`, computed in batches (no gradient recording), as NumPy.
+        `steps` (as Keras 3): the first `steps` batches (None, 0 or negative: all)."""
+        steps = data_adapter.normalize_steps(steps, "steps")
         data = data_adapter.make_data(x, None, None, batch_size, False, steps=steps)
+        _require_samples(data, "predict")
         cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                            epochs=1, steps=steps or data.num_batches)
+                                            epochs=1, steps=data.num_batches)
         cbs.on_predict_begin()
         outputs = []
         for step, (bx, _, _) in enumerate(data.batches()):
@@ -359,25 +470,33 @@ class Trainer:
             cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
         cbs.on_predict_end()
         if not outputs:
-            raise ValueError("Unexpected result of `predict`: no batch was produced (is the input empty?).")
+            raise ValueError("`predict()` received no data: the generator yielded no batch.")
         return tree.pack_sequence_as(outputs[0], [np.concatenate(parts, axis=0)
                                                   for parts in zip(*(tree.flatten(o) for o in outputs))])
 
+    def _one_batch(self, x, y, sample_weight, class_weight, method):
+        if class_weight is not None and sample_weight is not None:  # Keras 3's train_on_batch
+            raise ValueError("Arguments `sample_weight` and `class_weight` cannot be specified at the same time. "
+                             f"Received: sample_weight={sample_weight}, class_weight={class_weight}")
+        data = data_adapter.ArrayData(x, y, sample_weight, class_weight=class_weight)
+        _require_samples(data, method)
+        data.batch_size = data.size  # the whole batch in one step
+        self._check_targets(data)
+        return data
+
+    @_one_thread_at_a_time
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch; returns the metrics so far (as `evaluate` does)."""
         self._assert_compiled("train_on_batch")
-        data = data_adapter.ArrayData(x, y, sample_weight, batch_size=max(1, _batch_size_of(
-            tree.map_structure(data_adapter._to_numpy, x))), class_weight=class_weight)
-        self._check_targets(data)
+        data = self._one_batch(x, y, sample_weight, class_weight, "train_on_batch")
         for bx, by, bsw in data.batches():
             self.train_step(bx, by, bsw)
         return self._format_results(self._logs(), return_dict)
 
+    @_one_thread_at_a_time
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._assert_compiled("test_on_batch")
-        data = data_adapter.ArrayData(x, y, sample_weight, batch_size=max(1, _batch_size_of(
-            tree.map_structure(data_adapter._to_numpy, x))))
-        self._check_targets(data)
+        data = self._one_batch(x, y, sample_weight, None, "test_on_batch")
         for bx, by, bsw in data.batches():
             self.test_step(bx, by, bsw)
         return self._format_results(self._logs(), return_dict)
