@@ -13,6 +13,7 @@ prints `S <index>`, after it `R <json>` with the outcome:
 A signal, a hang or an out-of-memory kill shows as an `S` line without its `R` line.
 """
 import json
+import os
 import resource
 import sys
 import time
@@ -22,7 +23,12 @@ import numpy as np
 
 
 def _limit_memory(nbytes):
+    """RLIMIT_AS, except under AddressSanitizer (its shadow memory reserves terabytes of address
+    space; there its own allocator limits apply instead)."""
+    if "asan" in os.environ.get("LD_PRELOAD", "") or "ASAN_OPTIONS" in os.environ:
+        return False
     resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+    return True
 
 
 def _fixture_classes(keras, layers, ops):
@@ -82,7 +88,7 @@ def _predict(model, x):
 
 def main():
     tasks = json.load(open(sys.argv[1]))
-    _limit_memory(int(sys.argv[2]))
+    limited = _limit_memory(int(sys.argv[2]))
     warnings.simplefilter("ignore")
     import lamina as keras
     from lamina import layers, ops
@@ -122,8 +128,8 @@ def main():
         result["seconds"] = round(time.perf_counter() - start, 4)
         print("R", json.dumps(result), flush=True)
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
-    print("P", json.dumps({"max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                           "vm_peak": status.get("VmPeak", "").strip()}), flush=True)
+    print("P", json.dumps({"memory_limited": limited, "vm_peak": status.get("VmPeak", "").strip(),
+                           "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
 
 
 if __name__ == "__main__":
