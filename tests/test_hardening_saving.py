@@ -407,3 +407,33 @@ def test_code_carrying_configs_are_refused_in_any_mode(tmp_path, config, safe_mo
     with pytest.raises(ValueError, match="Could not locate|Could not interpret|never executes code|Lambda"):
         keras.saving.load_model(path, safe_mode=safe_mode)
     assert not os.path.exists("PWNED")
+
+
+def test_the_issues_bomb_is_refused_from_its_header(tmp_path):
+    """Issue 12's file: a ~4 MB `.keras` whose weights member inflates to just under 4 GiB (under
+    Keras's 4 GiB bomb floor). Before: inflated whole (8.2 GB peak, 24 s). Now refused from the
+    member's header, before inflating anything."""
+    sys.path.insert(0, os.path.join(HERE, "saving"))
+    try:
+        from hostile_corpus import _crafted_bomb, _members
+    finally:
+        sys.path.pop(0)
+    path = _saved(tmp_path, _model())
+    entries = [(i.filename, d) for i, d in _members(path.read_bytes()) if i.filename != "model.weights.h5"]
+    path.write_bytes(_crafted_bomb(entries, "model.weights.h5", (1 << 32) - (1 << 20), exact_crc=False))
+    assert path.stat().st_size < 5 << 20
+    with pytest.raises(ValueError, match="decompression bomb"):
+        keras.saving.load_model(path)
+    with pytest.raises(ValueError, match="decompression bomb"):
+        _model().load_weights(path)
+
+
+def test_a_pooling_window_of_2_to_the_40_from_a_file_is_a_value_error(tmp_path):
+    """Before: the file loaded and `padding="same"` pooling ran a 2**40 window (about 40 minutes)."""
+    model = keras.Sequential([keras.Input((4, 4, 1)), layers.MaxPooling2D(2, padding="same")])
+
+    def edit(config):
+        config["config"]["layers"][1]["config"].update(pool_size=[2**40, 2**40], strides=[1, 1])
+
+    with pytest.raises(ValueError, match="pool_size"):
+        keras.saving.load_model(_saved(tmp_path, model, edit))

@@ -80,9 +80,10 @@ def _patch_central(data, name, offset, fmt, value):
     return bytes(out)
 
 
-def _crafted_bomb(entries, member, size):
+def _crafted_bomb(entries, member, size, exact_crc=True):
     """An archive of `entries` plus `member`: `size` zero bytes as a raw deflate stream built from
-    one repeated flushed block (a few MB on disk for GBs inflated, made in well under a second)."""
+    one repeated flushed block (a few MB on disk for GBs inflated). Its CRC is computed (about 1 s
+    per GiB) unless `exact_crc` is False: a reader notices a wrong one only after inflating all."""
     block = 1 << 20
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     head = c.compress(bytes(block)) + c.flush(zlib.Z_FULL_FLUSH)
@@ -90,7 +91,7 @@ def _crafted_bomb(entries, member, size):
     stream = head + repeat * (size // block - 1) + c.flush()
     crc = 0
     zeros = bytes(block)
-    for _ in range(size // block):
+    for _ in range(size // block if exact_crc else 0):
         crc = zlib.crc32(zeros, crc)
     data = _zip(entries + [(member, stream)])
     data = _patch_central(data, member, 10, "<H", zipfile.ZIP_DEFLATED)
