@@ -12,7 +12,9 @@ optimizer under the attribute that holds them (`head`, `optimizer`), lists under
 with the same per-class names; an object reached twice is stored once, at the first path.
 
 Loading reads and checks everything first (every group, every count, every shape and dtype) and
-assigns nothing until all of it fits: a file that does not fit leaves the model as it was. Every file is built in memory first (h5py writes the HDF5 into a BytesIO, never to disk itself),
+assigns nothing until all of it fits: a file that does not fit leaves the model as it was.
+
+Every file is built in memory first (h5py writes the HDF5 into a BytesIO, never to disk itself),
 then written by one helper, `write_atomically`: a temporary file in the target's directory,
 fsync'ed, renamed over the target (`os.replace`), and the directory fsync'ed; on any error the
 temporary is removed and the target left as it was, so neither a full disk nor an interrupt can
@@ -418,7 +420,6 @@ def _prepare_optimizer(model):
 def _open_archive(filepath):
     try:
         archive = zipfile.ZipFile(filepath, "r")
-        archive._lamina_size = os.path.getsize(filepath)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError,
             OverflowError) as e:
         raise ValueError(f"The file {filepath} is not a valid `.keras` archive (damaged, truncated or not a "
@@ -433,8 +434,8 @@ def _member_info(archive, name, filepath):
         info = archive.getinfo(name)
     except KeyError:
         raise ValueError(f"The file {filepath} is not a valid `.keras` archive: it has no `{name}`.") from None
-    archive_size = getattr(archive, "_lamina_size", None)
-    if archive_size is not None and info.compress_size > archive_size:
+    archive_size = os.fstat(archive.fp.fileno()).st_size
+    if info.compress_size > archive_size:
         raise ValueError(f"The file {filepath} is damaged: its member `{name}` declares {info.compress_size} "
                          f"stored bytes, but the file has only {archive_size}.")
     if info.file_size > limits.EXPANSION_FLOOR_BYTES and \
