@@ -2,6 +2,7 @@
 from lamina import activations, initializers, ops
 from lamina.layers.input_spec import InputSpec, incompatible_input_head
 from lamina.layers.layer import Layer, reject_unsupported
+from lamina.utils import limits
 
 __all__ = ["AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPooling2D"]
 
@@ -9,10 +10,13 @@ __all__ = ["AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "GlobalMaxPoo
 def _pair(value, name):
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
+    try:
+        value = tuple(value)
+    except TypeError:
+        raise ValueError(f"The `{name}` argument must be a tuple of 2 positive integers. Received: {name}={value!r}") from None
+    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
         raise ValueError(f"The `{name}` argument must be a tuple of 2 positive integers. Received: {name}={value}")
-    return value
+    return tuple(limits.check_size(v, name) for v in value)
 
 
 def _padding(padding):
@@ -64,6 +68,7 @@ class Conv2D(Layer):
         if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
             raise ValueError(
                 f"Invalid value for argument `filters`. Expected a strictly positive value. Received filters={filters}.")
+        limits.check_size(filters, "filters")
         if groups != 1:
             raise ValueError(f"lamina's Conv2D supports groups=1 only. Received: groups={groups}")
         self.filters = filters

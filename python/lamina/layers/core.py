@@ -6,6 +6,7 @@ from lamina import random as _random
 from lamina.layers.input_spec import InputSpec
 from lamina.layers.layer import Layer, reject_unsupported
 from lamina.layers.symbolic import KerasTensor, Node
+from lamina.utils import limits
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Lambda", "Reshape"]
 
@@ -26,10 +27,7 @@ class InputLayer(Layer):
             if isinstance(shape, int):
                 shape = (shape,)
             batch_shape = (batch_size,) + tuple(shape)
-        for d in batch_shape:
-            if d is not None and (not isinstance(d, int) or d < 0):
-                raise ValueError(f"Invalid shape {tuple(batch_shape)}: dimensions must be non-negative ints or None")
-        self.batch_shape = tuple(batch_shape)
+        self.batch_shape = limits.check_shape(batch_shape, "shape")
         self.built = True
         out = KerasTensor(self.batch_shape, dtype=self.dtype, name=tensor_name)
         Node(self, [], [out])
@@ -67,6 +65,7 @@ class Dense(Layer):
         if not isinstance(units, int) or units <= 0:  # checked before naming the layer, as Keras does
             raise ValueError(
                 f"Received an invalid value for `units`, expected a positive integer. Received: units={units}")
+        limits.check_size(units, "units")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         reject_unsupported(type(self).__name__,
                            kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
@@ -136,7 +135,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate <= 1:
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
             raise ValueError(
                 f"Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
                 f"Received: rate={rate}")
@@ -202,6 +201,10 @@ class Reshape(Layer):
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(target_shape)
+        if not all(d == -1 or (isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= limits.MAX_DIMENSION)
+                   for d in self.target_shape):
+            raise ValueError("`target_shape` must hold integers between 0 and "
+                             f"{limits.MAX_DIMENSION} (or one -1). Received: target_shape={self.target_shape}")
         if sum(1 for d in self.target_shape if d == -1) > 1:
             raise ValueError("There must be at most one unknown dimension (-1) in `target_shape`. "
                              f"Received: target_shape={self.target_shape}.")

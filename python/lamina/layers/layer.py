@@ -7,11 +7,13 @@ node without computing anything; calling it on data runs `call()` through lamina
 import inspect
 import warnings
 
+import numpy as np
+
 from lamina import initializers
 from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.layers.input_spec import InputSpec, assert_input_compatibility
 from lamina.layers.symbolic import KerasTensor, Node
-from lamina.utils import tree
+from lamina.utils import limits, tree
 from lamina.utils.naming import NameScope, auto_name, current_path, to_snake_case
 from lamina.variables import Variable
 
@@ -97,12 +99,14 @@ class Layer:
                    regularizer=None, constraint=None, aggregation="none", name=None):
         """Creates a weight of this layer (a `Variable` with path `<layer>/<name>`)."""
         reject_unsupported(f"{self.name}.add_weight", regularizer=regularizer, constraint=constraint)
-        shape = () if shape is None else tuple(int(d) for d in shape)
         dtype = standardize_dtype(dtype) or self.dtype
+        name = name or auto_name("variable")
+        # sizes checked, and charged to the budget of a model being loaded, before allocating
+        shape = limits.charge_weight(() if shape is None else shape, np.dtype(dtype).itemsize,
+                                     f"'{self.name}/{name}'")
         if initializer is None:
             initializer = "glorot_uniform" if dtype == "float32" else "zeros"
         init = initializers.get(initializer)
-        name = name or auto_name("variable")
         v = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name)
         with NameScope(self.name, self):
             v.path = f"{current_path()}/{name}"

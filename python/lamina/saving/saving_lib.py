@@ -12,13 +12,24 @@ optimizer under the attribute that holds them (`head`, `optimizer`), lists under
 with the same per-class names; an object reached twice is stored once, at the first path.
 
 Loading reads and checks everything first (every group, every count, every shape and dtype) and
-assigns nothing until all of it fits: a file that does not fit leaves the model as it was. Files
-are written to a temporary name in the target's directory and renamed over the target
-(`os.replace`), so an interrupted save never leaves a broken file under the real name.
+assigns nothing until all of it fits: a file that does not fit leaves the model as it was.
+
+Every file is built in memory first (h5py writes the HDF5 into a BytesIO, never to disk itself),
+then written by one helper, `write_atomically`: a temporary file in the target's directory,
+fsync'ed, renamed over the target (`os.replace`), and the directory fsync'ed; on any error the
+temporary is removed and the target left as it was, so neither a full disk nor an interrupt can
+lose the previous file or leave half a model under the real name.
+
+Loading is bounded by the file (the limits are named in `lamina.utils.limits`): the config is read
+with a cap, the model is built under a `WeightBudget` of the weights member's size (a config that
+declares more weights than its file can hold fails before allocating them), and the weights member
+is read in a stream capped by what the built model's variables can take, plus a margin.
 """
 import datetime
+import errno
 import io
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -28,6 +39,7 @@ import zlib
 import numpy as np
 
 from lamina.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
+from lamina.utils import limits
 
 __all__ = ["save_model", "load_model", "save_weights_only", "load_weights_only"]
 
@@ -36,9 +48,7 @@ METADATA_FILENAME = "metadata.json"
 WEIGHTS_FILENAME = "model.weights.h5"
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose files these are (Keras reads the same layout)
 
-_MAX_CONFIG_BYTES = 64 << 20      # a config.json larger than this is not a model we wrote
-_BOMB_FLOOR_BYTES = 1 << 32       # as Keras: members declaring more than 4 GiB ...
-_MAX_EXPANSION = 100              # ... and expanding more than 100x are refused
+_READ_CHUNK_BYTES = 1 << 20
 
 
 # ---------------------------------------------------------------------- the walk
@@ -229,21 +239,22 @@ def read_weights(model, h5file, skip_mismatch=False, objects_to_skip=None):
         variables = _own_variables(obj)
         where = _join(path, "vars")
         group = _safe_group(h5file, where) if where else None
-        keys = set(group.keys()) if group is not None else set()
+        stored = len(group) if group is not None else 0  # counted before any name is listed
         if isinstance(obj, Optimizer):
-            if len(keys) != len(variables):
-                if keys or variables:
+            if stored != len(variables):
+                if stored or variables:
                     warnings.warn(
                         f"Skipping variable loading for optimizer '{obj.name}', because it has "
-                        f"{len(variables)} variables whereas the saved optimizer has {len(keys)} variables. "
+                        f"{len(variables)} variables whereas the saved optimizer has {stored} variables. "
                         + ("This is likely because the optimizer has not been called/built yet."
                            if not variables else ""), stacklevel=4)
                 return
-        elif len(keys) != len(variables):
+        elif stored != len(variables):
             errors.append((obj, f"Layer '{obj.name}' expected {len(variables)} variables, but received "
-                                f"{len(keys)} variables during loading. Expected: "
+                                f"{stored} variables during loading. Expected: "
                                 f"{[v.name for v in variables]}"))
             return
+        keys = set(group.keys()) if group is not None else set()
         found = []
         try:
             for i, v in enumerate(variables):
@@ -281,27 +292,81 @@ def assign_all(plan):
 
 # ---------------------------------------------------------------------- files
 
-def atomic_write(filepath, write):
-    """Runs `write(tmp_path)` on a temporary file next to `filepath`, then renames it over
-    `filepath`; on any error the temporary file is removed and `filepath` is untouched."""
+def _write_all(f, data):
+    """Writes `data` to the open binary file `f` (a seam for the tests' full-disk writer)."""
+    view = memoryview(data)
+    while view:
+        written = f.write(view)
+        view = view[written:]
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # a directory that cannot be opened (e.g. on Windows) cannot be fsync'ed either
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # file systems without directory fsync
+            raise
+    finally:
+        os.close(fd)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(filepath, data):
+    """Writes the bytes `data` to `filepath` so that no error can lose data: a temporary file in
+    the same directory, fsync'ed, renamed over `filepath`, then the directory fsync'ed. On any
+    error (a full disk, an I/O error, an interrupt) the temporary file is removed and `filepath`
+    keeps its previous content; an OSError is raised again as an OSError naming `filepath` and the
+    cause, anything else (KeyboardInterrupt) as itself."""
     filepath = os.fspath(filepath)
     directory = os.path.dirname(os.path.abspath(filepath))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
+    tmp = None
     try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as f:
+            _write_all(f, data)
+            f.flush()
             os.fsync(f.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, filepath)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        tmp = None
+        _fsync_directory(directory)
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise OSError(e.errno, f"Could not save {filepath}: {e.strerror or e}. The previous file (if any) "
+                                   "is unchanged and no temporary file was left.", filepath) from e
         raise
+
+
+def atomic_write(filepath, write):
+    """Runs `write(buffer)` on an in-memory binary buffer, then writes its bytes with
+    `write_atomically` (nothing is written to disk before the whole file exists in memory)."""
+    buffer = io.BytesIO()
+    write(buffer)
+    write_atomically(filepath, buffer.getbuffer())
+
+
+def weights_bytes(model):
+    """The `.weights.h5` bytes of `model`: h5py builds the HDF5 in memory (never on disk, where a
+    failed write could crash its close)."""
+    h5py = _h5py()
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5file:
+        write_weights(model, h5file)
+    return buffer.getvalue()
 
 
 def _json_default(value):
@@ -327,20 +392,16 @@ def serialize_model_as_json(model):
 
 def save_model(model, filepath):
     """Writes `model` to the `.keras` archive `filepath` (atomically)."""
-    h5py = _h5py()
     if not model.built:
         warnings.warn(
             "You are saving a model that has not yet been built. It might not contain any weights yet. "
             "Consider building the model first by calling it on some data.", stacklevel=3)
     _prepare_optimizer(model)
     config_json, metadata_json = serialize_model_as_json(model)
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as h5file:
-        write_weights(model, h5file)
-    weights = buffer.getvalue()
+    weights = weights_bytes(model)
 
-    def write(tmp):
-        with zipfile.ZipFile(tmp, "w") as zf:
+    def write(buffer):
+        with zipfile.ZipFile(buffer, "w") as zf:
             zf.writestr(METADATA_FILENAME, metadata_json)
             zf.writestr(CONFIG_FILENAME, config_json)
             zf.writestr(WEIGHTS_FILENAME, weights)
@@ -359,28 +420,69 @@ def _prepare_optimizer(model):
 def _open_archive(filepath):
     try:
         archive = zipfile.ZipFile(filepath, "r")
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as e:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError,
+            OverflowError) as e:
         raise ValueError(f"The file {filepath} is not a valid `.keras` archive (damaged, truncated or not a "
                          f"zip file): {e}") from None
     return archive
 
 
-def _read_member(archive, name, filepath, limit=None):
+def _member_info(archive, name, filepath):
+    """The ZipInfo of `name`, after checking its header against the archive: stored bytes within
+    the file, and no expansion past `limits.MAX_EXPANSION` once over `limits.EXPANSION_FLOOR_BYTES`."""
     try:
         info = archive.getinfo(name)
     except KeyError:
         raise ValueError(f"The file {filepath} is not a valid `.keras` archive: it has no `{name}`.") from None
-    if info.file_size > _BOMB_FLOOR_BYTES and info.file_size > _MAX_EXPANSION * max(1, info.compress_size):
+    archive_size = os.fstat(archive.fp.fileno()).st_size
+    if info.compress_size > archive_size:
+        raise ValueError(f"The file {filepath} is damaged: its member `{name}` declares {info.compress_size} "
+                         f"stored bytes, but the file has only {archive_size}.")
+    if info.file_size > limits.EXPANSION_FLOOR_BYTES and \
+            info.file_size > limits.MAX_EXPANSION * max(1, info.compress_size):
         raise ValueError(f"Not allowed: ZIP member '{name}' declares {info.file_size} bytes but only "
                          f"{info.compress_size} are stored; refusing a potential decompression bomb.")
-    if limit is not None and info.file_size > limit:
-        raise ValueError(f"The `{name}` of {filepath} is {info.file_size} bytes: too large to be a model's.")
+    return info
+
+
+def _read_member(archive, name, filepath, limit):
+    """The bytes of member `name`, read in a stream that stops past `limit` bytes or past the size
+    its header declares (whichever is smaller): a member is never trusted to be what it says."""
+    info = _member_info(archive, name, filepath)
+    if info.file_size > limit:
+        raise ValueError(f"The `{name}` of {filepath} declares {info.file_size} bytes, more than the {limit} "
+                         "its model can hold: the file is damaged or not a model's.")
+    cap = min(info.file_size, limit)
+    chunks, total = [], 0
     try:
         with archive.open(name, "r") as f:
-            return f.read()
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as e:
+            while True:
+                chunk = f.read(min(_READ_CHUNK_BYTES, cap + 1 - total))
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > cap:
+                    raise ValueError(f"The `{name}` of {filepath} holds more than the {cap} bytes allowed "
+                                     "for it: the file is damaged or not a model's.")
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError,
+            OverflowError) as e:
         # a bad CRC, a broken deflate stream, an encrypted or unknown-compression member
         raise ValueError(f"The file {filepath} is damaged: could not read `{name}` ({e}).") from None
+    return b"".join(chunks)
+
+
+def _weights_limit(model):
+    """The most bytes the weights member of `model`'s file may take: every variable of the model
+    stored as float64 with up to three optimizer slots each, plus HDF5's own structures."""
+    scalars = sum(math.prod(v.shape) for v in model.weights)
+    count = len(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        scalars += sum(math.prod(v.shape) for v in optimizer.variables)
+        count += len(optimizer.variables)
+    return (scalars * limits.MAX_STORED_BYTES_PER_SCALAR + limits.WEIGHTS_FIXED_MARGIN_BYTES
+            + (4 * count + 16) * limits.WEIGHTS_PER_VARIABLE_MARGIN_BYTES)
 
 
 def _open_h5(source, filepath):
@@ -393,7 +495,7 @@ def _open_h5(source, filepath):
 
 
 def read_config(archive, filepath):
-    raw = _read_member(archive, CONFIG_FILENAME, filepath, limit=_MAX_CONFIG_BYTES)
+    raw = _read_member(archive, CONFIG_FILENAME, filepath, limit=limits.MAX_CONFIG_BYTES)
     try:
         config = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -411,17 +513,20 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
     with _open_archive(filepath) as archive:
         config = read_config(archive, filepath)
-        weights = _read_member(archive, WEIGHTS_FILENAME, filepath)
-    if not compile:
-        config["compile_config"] = None
-    try:
-        model = deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
-    except RecursionError:
-        raise ValueError(f"The config of {filepath} is nested too deeply to be a model's.") from None
-    if not isinstance(model, Model):
-        raise ValueError(f"The file {filepath} does not hold a model: its config describes a "
-                         f"{type(model).__name__}.")
-    _prepare_optimizer(model)
+        if not compile:
+            config["compile_config"] = None
+        # the weights member must hold every weight: building may allocate no more than its size
+        budget = _member_info(archive, WEIGHTS_FILENAME, filepath).file_size
+        with limits.WeightBudget(budget, f"The file {filepath}"):
+            try:
+                model = deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
+            except RecursionError:
+                raise ValueError(f"The config of {filepath} is nested too deeply to be a model's.") from None
+            if not isinstance(model, Model):
+                raise ValueError(f"The file {filepath} does not hold a model: its config describes a "
+                                 f"{type(model).__name__}.")
+            _prepare_optimizer(model)
+        weights = _read_member(archive, WEIGHTS_FILENAME, filepath, _weights_limit(model))
     with _open_h5(io.BytesIO(weights), filepath) as h5file:
         plan = read_weights(model, h5file)
     assign_all(plan)
@@ -429,17 +534,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
 
 def save_weights_only(model, filepath):
-    h5py = _h5py()
     if not model.built:
         raise ValueError("You are saving a model that has not yet been built. Try building the model first by "
                          "calling it on some data or by using `build()`.")
     _prepare_optimizer(model)
-
-    def write(tmp):
-        with h5py.File(tmp, "w") as h5file:
-            write_weights(model, h5file)
-
-    atomic_write(filepath, write)
+    write_atomically(filepath, weights_bytes(model))
 
 
 def load_weights_only(model, filepath, skip_mismatch=False, objects_to_skip=None):
@@ -449,12 +548,12 @@ def load_weights_only(model, filepath, skip_mismatch=False, objects_to_skip=None
     filepath = os.fspath(filepath)
     if not os.path.isfile(filepath):
         raise ValueError(f"File not found: filepath={filepath}. Please ensure the file exists and is readable.")
+    _prepare_optimizer(model)
     if filepath.endswith(".keras"):
         with _open_archive(filepath) as archive:
-            source = io.BytesIO(_read_member(archive, WEIGHTS_FILENAME, filepath))
+            source = io.BytesIO(_read_member(archive, WEIGHTS_FILENAME, filepath, _weights_limit(model)))
     else:
         source = filepath
-    _prepare_optimizer(model)
     with _open_h5(source, filepath) as h5file:
         plan = read_weights(model, h5file, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     assign_all(plan)

@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from lamina.saving.object_registration import CustomObjectScope, get_registered_name, get_registered_object
+from lamina.utils import limits
 
 __all__ = ["serialize_keras_object", "deserialize_keras_object", "SafeModeScope", "in_safe_mode"]
 
@@ -373,6 +374,7 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
             instance = _call_from_config(cls, inner, custom_objects)
             build_config = config.get("build_config")
             if build_config and not getattr(instance, "built", True):
+                _check_build_shapes(build_config)
                 instance.build_from_config(build_config)
             compile_config = config.get("compile_config")
             if compile_config and hasattr(instance, "compile_from_config"):
@@ -382,6 +384,20 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
                 f"{cls.__name__} could not be deserialized from its config: {type(e).__name__}: {e}. "
                 f"Full object config: {_short(config)}") from e
     return instance
+
+
+def _check_build_shapes(value):
+    """Every shape in a build config within `lamina.utils.limits` (a model without its own `build`
+    is built by running it on zeros of that shape): ValueError otherwise."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_build_shapes(item)
+    elif isinstance(value, (list, tuple)):
+        if all(d is None or isinstance(d, (int, float, str)) for d in value):
+            limits.check_shape(value, "input_shape", max_elements=limits.MAX_INPUT_ELEMENTS)
+        else:
+            for item in value:
+                _check_build_shapes(item)
 
 
 def _numpy_value(inner, config):
