@@ -315,6 +315,15 @@ def _fsync_directory(directory):
 
 
 def _umask():
+    # Linux reports the umask in /proc (reading it is thread-safe); elsewhere the set-and-restore
+    # round trip, which another thread creating a file at that instant could observe.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
