@@ -320,3 +320,79 @@ def test_autodiff_demo_learns_the_spirals(tmp_path):
     assert losses[0][1] > 1.0 and losses[-1][1] < 0.1 and all(a[1] > b[1] for a, b in zip(losses, losses[1:]))
     accuracy = float(_value(r"^train accuracy (\d\.\d{3}) after 2000 steps \(\d+\.\d+ s, \d+ us/step\)$", out))
     assert accuracy >= 0.95  # the script itself fails below 0.9
+
+
+# ---------------------------------------------------------------- bench/compare.py's correctness checks
+#
+# Before timing anything, compare.py checks that lamina computes the right thing (W1: the product
+# against torch / NumPy; W2, W3: logits, loss and one Adam update against a float64 torch twin with
+# lamina's weights; W4: shapes). `--smoke` runs every workload once on small sizes with these checks
+# and exits with 1 when one fails. Measured: about 20 s of CPU (60-70 s wall on the loaded 2-core
+# development machine).
+
+SMOKE_CHECKS = {"W1 gemm_square m=64 k=64 n=64", "W1 gemm_skinny m=32 k=784 n=512", "W2 mlp b=32", "W3 cnn",
+                "W4 mlp_latency", "W4 cnn_latency"}
+
+
+def _needs_torch():
+    return pytest.importorskip("torch", reason="bench/compare.py compares against torch (pip install torch==2.13.0)")
+
+
+def _compare_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lamina_bench_compare", ROOT / "bench" / "compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_compare_smoke_run_passes_every_check(tmp_path):
+    _needs_torch()
+    pytest.importorskip("sklearn.datasets")
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), "--smoke"], capture_output=True,
+                       text=True, cwd=tmp_path, timeout=600)
+    out = r.stdout
+    assert r.returncode == 0, f"{out[-4000:]}\n{r.stderr[-3000:]}"
+    assert "# WARNING" not in out and "check(s) failed" not in out
+    assert set(re.findall(r"^# check (.*): ok$", out, flags=re.M)) == SMOKE_CHECKS
+    assert re.findall(r"^# (W\d) took ", out, flags=re.M) == ["W1", "W2", "W3", "W4", "W5", "W6"]
+    for wid, figure in (("W1", "gemm_skinny"), ("W2", "mlp_train"), ("W3", "cnn_train"), ("W3", "cnn_infer"),
+                        ("W4", "cnn_latency"), ("W5", "digits_cnn_fit"), ("W6", "cnn_train_memory")):
+        for fw in ("lamina", "torch"):
+            assert re.search(rf"^{wid} {figure} fw={fw} .* n=1\b", out, flags=re.M), (wid, figure, fw)
+
+
+def test_bench_compare_checks_catch_wrong_results(capsys):
+    """The checks themselves: given a wrong result they print a WARNING and record a failure (which
+    makes `--smoke` exit with 1); given the right one they pass."""
+    torch = _needs_torch()
+    compare = _compare_module()
+    ctx = compare.Context(compare.parse_args(["--smoke"]), keras, torch, np)
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((32, 784), dtype=np.float32), rng.random((784, 64), dtype=np.float32)
+    la, lb = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)
+    compare._check_w1(ctx, la, lb, a, b, {}, "gemm", {"m": 32})
+    assert ctx.failures == []
+    compare._check_w1(ctx, la, lb, a, b * np.float32(1.001), {}, "gemm", {"m": 32})  # a product off by 0.1 %
+    assert len(ctx.failures) == 1 and "differs from the reference" in ctx.failures[0]
+
+    x, y = compare._synthetic(np, 8, (784,))
+    tx = torch.from_numpy(x)
+    assert compare._check_vs_torch(ctx, "W2", "right", compare._lamina_mlp(ctx), compare._torch_mlp(torch), x, y, tx)
+    assert len(ctx.failures) == 1
+    # A twin without the relus: the same weights, other logits.
+    nn = torch.nn
+    no_relu = nn.Sequential(nn.Linear(784, 512), nn.Linear(512, 512), nn.Linear(512, 10))
+    assert not compare._check_vs_torch(ctx, "W2", "no relu", compare._lamina_mlp(ctx), no_relu, x, y, tx)
+    assert "logits differ" in ctx.failures[-1]
+    # An update that is not Keras's Adam at learning rate 1e-3.
+    model = compare._lamina_mlp(ctx, compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1.2e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert not compare._check_vs_torch(ctx, "W2", "lr", model, compare._torch_mlp(torch), x, y, tx)
+    assert "after one Adam step differ" in ctx.failures[-1] and "logits" not in ctx.failures[-1]
+    assert len(ctx.failures) == 3
+    out = capsys.readouterr().out
+    assert out.count("# WARNING") == 3 and "# check W2 right: ok" in out
