@@ -26,9 +26,10 @@ def assert_float32_close(got, want, terms=None, n=1, ulps=4, err_msg=""):
     sums `n` rounded terms whose absolute values add up to `terms` (per element, e.g. |a| @ |b| for
     a @ b), the rounding errors of the partial sums add up like a random walk: sqrt(n) * EPS32 *
     terms (Higham & Mary's probabilistic bound; the worst case, n * EPS32 * terms, is never
-    approached by blocked sums). A result made from values of magnitude 1 (sigmoid's 1 + e^-x) passes
-    terms=1. The measured errors stay under 0.8 of the bound in every check here; a wrong term, a
-    wrong scale or a lost thread's share is far outside it."""
+    approached by blocked sums). A result made from intermediate values of magnitude 1 or 2
+    (sigmoid's 1 + e^-x) passes those as terms. The measured errors stay under 0.4 of the bound in
+    every check here (AVX-512 host); a wrong term, a wrong scale or a lost thread's share is far
+    outside it."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
     assert got.shape == want.shape, f"{err_msg}: shape {got.shape} != {want.shape}"
@@ -818,7 +819,8 @@ def test_large_inputs_forward(two_threads):
     checks = [
         ("add", ops.add(a, b), a64 + b, None, 1), ("multiply", ops.multiply(a, c), a64 * c, None, 1),
         ("exp", ops.exp(a), np.exp(a64), None, 1),
-        ("sigmoid", ops.sigmoid(a), np_sigmoid(a64), 1.0, 1), ("tanh", ops.tanh(a), np.tanh(a64), 1.0, 1),
+        # sigmoid, tanh: quotients of 1 +- e^-x, values in [1, 2]: their rounding is absolute (terms 2)
+        ("sigmoid", ops.sigmoid(a), np_sigmoid(a64), 2.0, 1), ("tanh", ops.tanh(a), np.tanh(a64), 2.0, 1),
         ("sum axis 0", ops.sum(a, axis=0), a64.sum(0), abs_a.sum(0), 300),
         ("sum axis 1", ops.sum(a, axis=1), a64.sum(1), abs_a.sum(1), 400),
         ("sum", ops.sum(a), a64.sum(), abs_a.sum(), a.size),
