@@ -4,6 +4,8 @@
     python bench/compare.py                 # every workload implemented here, full sample counts
     python bench/compare.py --quick         # fewer samples (a smoke run, well under two minutes)
     python bench/compare.py --only W1       # one workload (comma-separated list allowed)
+    python bench/compare.py --smoke         # every workload once on small sizes, with its correctness
+                                            # checks; no meaningful timing; exit code 1 if a check fails
 
 Output follows WORKLOADS.md: one line per figure,
 `<WID> <figure> fw=<engine> [key=value ...] <metric>=<median-based> lo=.. hi=.. n=..`, and `#` comment
@@ -20,7 +22,10 @@ Ratio lines compare lamina's best api with torch's best api (torch layout=nchw a
 no_grad_tensor_in_out are informative only and left out); > 1 means lamina is ahead, except for
 W6, where the ratio is of working sets (< 1 means lamina uses less memory). Before W2 and W3 an
 untimed check compares lamina's logits, loss and one Adam update with a float64 torch twin that
-has lamina's weights, and prints a `# WARNING` line on a mismatch.
+has lamina's weights, and prints a `# WARNING` line on a mismatch. Every check prints its verdict,
+`# check <WID> <what>: ok` or the `# WARNING` line; `--smoke` runs them all in seconds (no timing:
+one sample per callable and no warmup, the smallest sizes, 2 epochs in W5, 1 step in W6) and exits with 1
+when one fails (the test suite runs it).
 
 Helper modes (a fresh process each; run by the workloads themselves):
     python bench/compare.py --w6-child lamina|torch   # W6: 20 CNN training steps, prints its RSS
@@ -89,7 +94,9 @@ class Context:
 
     def __init__(self, args, lamina, torch, np):
         self.args = args
-        self.quick = args.quick
+        self.smoke = args.smoke
+        self.quick = args.quick or args.smoke
+        self.failures = []  # the checks that failed, as printed
         self.lamina = lamina
         self.torch = torch  # None when not importable (or --fw excludes it)
         self.np = np
@@ -107,6 +114,19 @@ class Context:
         print(f"# {title}: other_cpu_busy={busy * 100:.1f}%{note}", flush=True)
         return busy
 
+    # --- correctness checks ---
+    def check(self, wid, what, problems, reference=None):
+        """Prints a check's verdict: `# check WID what: ok`, or a `# WARNING` line listing the
+        problems (then recorded in `failures`: `--smoke` exits with 1)."""
+        if problems:
+            line = f"# WARNING {wid} {what}: " + (f"lamina disagrees with {reference}: " if reference else "") + \
+                "; ".join(problems)
+            self.failures.append(line)
+        else:
+            line = f"# check {wid} {what}: ok"
+        print(line, flush=True)
+        return not problems
+
     # --- sampling ---
     def sample_interleaved(self, calls, warmup=3, samples=15, target_s=0.020, inner=None):
         """Seconds per call for each callable in `calls` (name -> fn), one list of samples each.
@@ -119,6 +139,9 @@ class Context:
         """
         def per(v, name):
             return v[name] if isinstance(v, dict) else v
+
+        if self.smoke:  # each callable once: the code paths run, the figures mean nothing
+            warmup, samples, inner = 0, 1, 1
 
         inner_n = {}
         for name, fn in calls.items():
@@ -212,7 +235,8 @@ def w1_gemm(ctx):
     """C = A @ B, float32, row-major; C preallocated where the API allows (torch out=)."""
     np, lamina, torch = ctx.np, ctx.lamina, ctx.torch
     samples = 5 if ctx.quick else 15
-    shapes = [("gemm_square", s, s, s) for s in (64, 256, 1024, 2048)] + [("gemm_skinny", 32, 784, 512)]
+    shapes = [("gemm_square", s, s, s) for s in ((64,) if ctx.smoke else (64, 256, 1024, 2048))] + \
+        [("gemm_skinny", 32, 784, 512)]
     rng = np.random.default_rng(0)
     for figure, m, k, n in shapes:
         a_np = rng.random((m, k), dtype=np.float32)
@@ -246,9 +270,8 @@ def _check_w1(ctx, la, lb, a_np, b_np, calls, figure, keys):
     else:
         ref = a_np.astype(np.float64) @ b_np.astype(np.float64)
     err = float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
-    if not err < 1e-4:
-        print(f"# WARNING W1 {figure} {ctx._keys(keys)}: lamina's result differs from the reference "
-              f"(max relative error {err:.3g})", flush=True)
+    problems = [] if err < 1e-4 else [f"lamina's result differs from the reference (max relative error {err:.3g})"]
+    ctx.check("W1", f"{figure} {ctx._keys(keys)}", problems)
 
 
 # ------------------------------------------------------------------ models shared by W2-W6
@@ -422,10 +445,7 @@ def _check_vs_torch(ctx, wid, what, lmodel, tmodel, x_np, y_np, tx):
             if not worst < 5e-5:
                 problems.append(f"weights after one Adam step differ from Keras's update by up to {worst:.3g} "
                                 f"(lr 1e-3)")
-    if problems:
-        print(f"# WARNING {wid} {what}: lamina disagrees with "
-              f"{'torch' if torch is not None else 'expectations'}: {'; '.join(problems)}", flush=True)
-    return not problems
+    return ctx.check(wid, what, problems, reference="torch" if torch is not None else "expectations")
 
 
 # ------------------------------------------------------------------ W2 MLP training step
@@ -435,7 +455,7 @@ def w2_mlp_train(ctx):
     """Input(784) -> Dense(512, relu) -> Dense(512, relu) -> Dense(10); full training step."""
     np, lamina, torch = ctx.np, ctx.lamina, ctx.torch
     samples = 8 if ctx.quick else 30
-    for b, nbatches in ((32, 64), (256, 16)):
+    for b, nbatches in ((32, 2),) if ctx.smoke else ((32, 64), (256, 16)):
         x, y = _synthetic(np, b * nbatches, (784,))
         xb, yb = x[:b], y[:b]
 
@@ -485,7 +505,8 @@ def w3_cnn(ctx):
     """The Keras guide's Sequential CNN on (250, 250, 3) NHWC, batch 16: training step and inference."""
     np, lamina, torch = ctx.np, ctx.lamina, ctx.torch
     q = ctx.quick
-    x64, y64 = _synthetic(np, 4 * CNN_BATCH, CNN_SHAPE)  # fit / predict arrays: 4 batches
+    nb = 1 if ctx.smoke else 4
+    x64, y64 = _synthetic(np, nb * CNN_BATCH, CNN_SHAPE)  # fit / predict arrays: 4 batches
     x, y = x64[:CNN_BATCH], y64[:CNN_BATCH]
     convert_to_numpy = lamina.ops.convert_to_numpy
 
@@ -508,7 +529,7 @@ def w3_cnn(ctx):
     calls = {("lamina", "fit", "nhwc"): lambda: m_fit.fit(x64, y64, batch_size=CNN_BATCH, epochs=1,
                                                          shuffle=False, verbose=0),
              ("lamina", "train_on_batch", "nhwc"): lambda: m_tob.train_on_batch(x, y)}
-    steps_per_call = {("lamina", "fit", "nhwc"): 4}
+    steps_per_call = {("lamina", "fit", "nhwc"): nb}
     warmup = {("lamina", "fit", "nhwc"): 1}
     samples = {("lamina", "fit", "nhwc"): 1 if q else 3}
     if torch is not None:
@@ -541,7 +562,7 @@ def w3_cnn(ctx):
 
     calls = {("lamina", "predict", "nhwc"): lambda: m_tob.predict(x64, batch_size=CNN_BATCH, verbose=0),
              ("lamina", "direct_call", "nhwc"): direct_call}
-    steps_per_call = {("lamina", "predict", "nhwc"): 4}
+    steps_per_call = {("lamina", "predict", "nhwc"): nb}
     warmup = {("lamina", "predict", "nhwc"): 1}
     samples = {("lamina", "predict", "nhwc"): 1 if q else 3}
     if torch is not None:
@@ -619,8 +640,8 @@ def w4_latency(ctx):
                 calls[("torch", "no_grad_tensor_in_out")] = tensor_in_out
             # The same answer from both (weights differ: compare shapes and finiteness only).
             got, ref = calls[("lamina", "direct_call")](), no_grad()
-            if got.shape != ref.shape or not np.all(np.isfinite(got)):
-                print(f"# WARNING W4 {figure}: lamina returned shape {got.shape}, torch {ref.shape}", flush=True)
+            ok = got.shape == ref.shape and np.all(np.isfinite(got))
+            ctx.check("W4", figure, [] if ok else [f"lamina returned shape {got.shape}, torch {ref.shape}"])
         samples = {k: (n_predict if k[1] == "predict" else n) for k in calls}
 
         ctx.block(f"W4 {figure} b=1")
@@ -645,18 +666,18 @@ def _digits(np):
     return train_test_split(x, y, test_size=0.25, random_state=0)
 
 
-def _lamina_digits_fit(keras, data, seed):
+def _lamina_digits_fit(keras, data, seed, epochs=10):
     """(fit seconds, test accuracy) of one freshly built model trained by W5's recipe."""
     xtr, xte, ytr, yte = data
     model = _lamina_digits(keras, seed)
     t0 = time.perf_counter()
-    model.fit(xtr, ytr, batch_size=32, epochs=10, shuffle=True, verbose=0)
+    model.fit(xtr, ytr, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
     dt = time.perf_counter() - t0
     acc = float((model.predict(xte, verbose=0).argmax(-1) == yte).mean())
     return dt, acc
 
 
-def _torch_digits_fit(torch, data, seed):
+def _torch_digits_fit(torch, data, seed, epochs=10):
     """The hand-written torch loop: 10 epochs, batch 32 (last partial batch kept), reshuffled each epoch."""
     xtr, xte, ytr, yte = data
     model = _torch_digits(torch, seed)
@@ -667,7 +688,7 @@ def _torch_digits_fit(torch, data, seed):
     xt = torch.from_numpy(xtr).permute(0, 3, 1, 2)  # NHWC in; conversion inside the timed fit
     yt = torch.from_numpy(ytr)
     n = xt.shape[0]
-    for _ in range(10):
+    for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, 32):
             idx = perm[i:i + 32]
@@ -693,16 +714,18 @@ def _first_fit_child(args):
     return 0
 
 
-def _run_child(args, mode, engine=None, extra=()):
-    """Runs compare.py itself in a helper mode in a fresh process; returns its last line's key=values."""
+def _run_child(ctx, mode, engine=None, extra=()):
+    """Runs compare.py itself in a helper mode in a fresh process; returns its last line's key=values
+    (None, with a failed check, when it fails)."""
     import subprocess
+    args = ctx.args
     cmd = [sys.executable, os.path.abspath(__file__), mode] + ([engine] if engine else []) + \
           ["--threads", str(args.threads)] + list(extra)
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     lines = [l for l in r.stdout.splitlines() if "=" in l]
     if r.returncode != 0 or not lines:
         tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
-        print(f"# WARNING {' '.join(cmd[2:])} failed (rc={r.returncode}): {' | '.join(tail)}", flush=True)
+        ctx.check("child", " ".join(cmd[2:]), [f"failed (rc={r.returncode}): {' | '.join(tail)}"])
         return None
     return dict(kv.split("=", 1) for kv in lines[-1].split())
 
@@ -716,15 +739,16 @@ def w5_digits(ctx):
         print("# W5 skipped: scikit-learn is not installed", flush=True)
         return
     seeds = [0] if ctx.quick else [0, 1, 2]
-    runs = {"lamina": lambda s: _lamina_digits_fit(lamina, data, s)}
+    epochs = 2 if ctx.smoke else 10
+    runs = {"lamina": lambda s: _lamina_digits_fit(lamina, data, s, epochs)}
     if torch is not None:
-        runs["torch"] = lambda s: _torch_digits_fit(torch, data, s)
+        runs["torch"] = lambda s: _torch_digits_fit(torch, data, s, epochs)
 
     ctx.block("W5 digits_cnn_fit")
     # The cold figure in a fresh process (this one may have run other workloads already).
-    first = _run_child(ctx.args, "--w5-first-fit")
+    first = _run_child(ctx, "--w5-first-fit")
     # The throwaway fits (untimed for the figure), then the seeds, engines alternating.
-    for fw in runs:
+    for fw in runs if not ctx.smoke else ():
         runs[fw](99)
     results = {fw: [] for fw in runs}
     names = list(runs)
@@ -740,9 +764,9 @@ def w5_digits(ctx):
         if fw == "lamina":
             extra["first_fit_in_process_s"] = f"{float(first['first_fit_s']):.3f}" if first else "nan"
         api = "fit" if fw == "lamina" else "eager"
-        values[(fw, api)] = ctx.figure_time("W5", "digits_cnn_fit", fw, {"api": api, "b": 32, "epochs": 10},
+        values[(fw, api)] = ctx.figure_time("W5", "digits_cnn_fit", fw, {"api": api, "b": 32, "epochs": epochs},
                                             "fit_s", secs, 1.0, extra)
-    ctx.ratio_best("W5", "digits_cnn_fit", {"b": 32, "epochs": 10}, values, higher_is_better=False)
+    ctx.ratio_best("W5", "digits_cnn_fit", {"b": 32, "epochs": epochs}, values, higher_is_better=False)
 
 
 # ------------------------------------------------------------------ W6 peak memory of W3 training
@@ -811,13 +835,13 @@ def w6_memory(ctx):
     """Peak RSS of W3 training (20 steps, batch 16), each engine in a fresh process. --quick runs the
     same 20 steps: lamina's peak still grows after the first steps (311 MiB after 2, 348 after 5,
     528 after 20 here), so fewer steps would not measure the same thing."""
-    steps = W6_STEPS
+    steps = 1 if ctx.smoke else W6_STEPS
     ctx.block(f"W6 cnn_train_memory b={CNN_BATCH} steps={steps}")
     values = {}
     for fw, api in (("lamina", "train_on_batch"), ("torch", "eager")):
         if fw not in ctx.engines:
             continue
-        r = _run_child(ctx.args, "--w6-child", fw, ["--w6-steps", str(steps)])
+        r = _run_child(ctx, "--w6-child", fw, ["--w6-steps", str(steps)])
         if r is None:
             continue
         peak, base = float(r["max_rss_mib"]), float(r["rss_after_import_mib"])
@@ -848,6 +872,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer samples (WORKLOADS.md's --quick counts)")
+    p.add_argument("--smoke", action="store_true",
+                   help="every workload once on small sizes with its correctness checks (no meaningful "
+                        "timing); exit code 1 if a check fails")
     p.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1 (default: all)")
     p.add_argument("--threads", type=int, default=2, help="threads for both engines (default 2)")
     p.add_argument("--no-torch", action="store_true", help="run lamina only")
@@ -900,7 +927,7 @@ def main(argv=None):
         pass
     print(f"# lamina compare: {time.strftime('%Y-%m-%d %H:%M:%S')} {cpu}, {os.cpu_count()} CPUs, "
           f"python {platform.python_version()}, numpy {np.__version__}"
-          f"{', quick' if args.quick else ''}")
+          f"{', smoke' if args.smoke else ', quick' if args.quick else ''}")
     print(f"# lamina {lamina.__version__} threads={lamina.get_num_threads()}; "
           + (f"torch {torch.__version__} threads={torch.get_num_threads()}" if torch is not None
              else "torch not available: lamina only"), flush=True)
@@ -912,6 +939,9 @@ def main(argv=None):
         WORKLOADS[wid](ctx)
         print(f"# {wid} took {time.perf_counter() - tw:.1f} s", flush=True)
     print(f"# done in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.smoke and ctx.failures:
+        print(f"# smoke run: {len(ctx.failures)} check(s) failed", flush=True)
+        return 1
     return 0
 
 

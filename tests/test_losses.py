@@ -176,6 +176,8 @@ def const(v):
     return lambda r: v
 
 
+LABELS_2D = np.array([[0, 1, 2, 0], [3, 0, 0, 1], [2, 2, 0, 3]])  # 3 samples of 4 labels each
+
 # id: (class, kwargs, y_true, y_pred, sample_weight or None)
 CASES = {
     "mse_2d": ("MeanSquaredError", {}, normal(4, 3), normal(4, 3), None),
@@ -257,6 +259,31 @@ CASES = {
                          const(np.array([0, 1, 2, 1])), normal(4, 3), None),
     "scce_sum": ("SparseCategoricalCrossentropy", {"from_logits": True, "reduction": "sum"},
                  labels(6, classes=5), normal(6, 5), weights(6)),
+    # ignore_class with labels of rank >= 2 (a sequence per sample): the mean reductions divide by
+    # the number of valid labels in the whole mask (Keras's apply_mask counts `mask.size`, not the
+    # batch size `mask.shape[0]`, which these cases would tell apart).
+    "scce_ignore_2d": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 0},
+                       const(LABELS_2D), normal(3, 4, 5), None),
+    "scce_ignore_2d_probs": ("SparseCategoricalCrossentropy", {"ignore_class": 2}, const(LABELS_2D),
+                             probs(3, 4, 4), None),
+    "scce_ignore_2d_mean": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 0,
+                                                              "reduction": "mean"},
+                            const(LABELS_2D), normal(3, 4, 5), None),
+    "scce_ignore_2d_sw": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 0},
+                          const(LABELS_2D), normal(3, 4, 5), weights(3, 4)),
+    "scce_ignore_2d_sum": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 0,
+                                                             "reduction": "sum"},
+                           const(LABELS_2D), normal(3, 4, 5), weights(3, 4)),
+    "scce_ignore_2d_mean_sw": ("SparseCategoricalCrossentropy",
+                               {"from_logits": True, "ignore_class": 0, "reduction": "mean_with_sample_weight"},
+                               const(LABELS_2D), normal(3, 4, 5), weights(3, 4)),
+    "scce_ignore_2d_none": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 0,
+                                                              "reduction": None},
+                            const(LABELS_2D), normal(3, 4, 5), weights(3, 4)),
+    "scce_ignore_3d": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 1},
+                       labels(2, 3, 4, classes=3), normal(2, 3, 4, 3), None),
+    "scce_ignore_2d_all": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 0},
+                           const(np.zeros((2, 3), np.int64)), normal(2, 3, 4), None),
 }
 
 
@@ -316,6 +343,17 @@ KERAS = {
     "scce_axis1": 1.5090376138687134,
     "scce_float_labels": 1.124503493309021,
     "scce_ignore": 1.3060160875320435,
+    "scce_ignore_2d": 1.917967438697815,
+    "scce_ignore_2d_all": 0.0,
+    "scce_ignore_2d_mean": 2.0681538581848145,
+    "scce_ignore_2d_mean_sw": 1.4472078084945679,
+    "scce_ignore_2d_none": [[0.0, 2.720301866531372, 0.741813600063324, 0.0],
+                            [2.173103094100952, 0.0, 0.0, 0.29238954186439514],
+                            [1.1309514045715332, 1.0729756355285645, 0.0, 0.7565170526504517]],
+    "scce_ignore_2d_probs": 1.2019033432006836,
+    "scce_ignore_2d_sum": 15.382776260375977,
+    "scce_ignore_2d_sw": 2.203578233718872,
+    "scce_ignore_3d": 1.2743223905563354,
     "scce_ignore_none": [0.0, 1.7556846141815186, 0.6117336750030518, 2.0178322792053223],
     "scce_ignore_sum": 5.932975769042969,
     "scce_ignore_sw": 0.8652772307395935,

@@ -13,6 +13,39 @@ import pytest
 import lamina
 from lamina import ops
 
+# ---------------------------------------------------------------- float32 error bounds
+
+EPS32 = float(np.finfo(np.float32).eps)  # 2**-23: float32's unit roundoff is EPS32 / 2
+
+
+def assert_float32_close(got, want, terms=None, n=1, ulps=4, err_msg=""):
+    """`got`, computed by lamina in float32, against `want`, the exact (float64) value, element by
+    element: |got - want| <= EPS32 * (ulps * |want| + sqrt(n) * terms).
+
+    `ulps * |want|` is the rounding of the result and of each elementwise step. For a result that
+    sums `n` rounded terms whose absolute values add up to `terms` (per element, e.g. |a| @ |b| for
+    a @ b), the rounding errors of the partial sums add up like a random walk: sqrt(n) * EPS32 *
+    terms (Higham & Mary's probabilistic bound; the worst case, n * EPS32 * terms, is never
+    approached by blocked sums). A result made from intermediate values of magnitude 1 or 2
+    (sigmoid's 1 + e^-x) passes those as terms. The measured errors stay under 0.4 of the bound in
+    every check here (AVX-512 host); a wrong term, a wrong scale or a lost thread's share is far
+    outside it."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{err_msg}: shape {got.shape} != {want.shape}"
+    bound = ulps * np.abs(want)
+    if terms is not None:
+        bound = bound + math.sqrt(n) * np.asarray(terms, dtype=np.float64)
+    bound = EPS32 * bound
+    err = np.abs(got - want)
+    bad = ~(err <= bound)
+    if bad.any():
+        i = np.unravel_index(np.argmax(np.where(bad, err - bound, -np.inf)), bad.shape) if bad.ndim else ()
+        raise AssertionError(f"{err_msg}: {int(bad.sum())} of {bad.size} elements outside the float32 bound; "
+                             f"worst at {i}: got {got[i]!r}, want {want[i]!r}, error {err[i]:.3g} > "
+                             f"bound {bound[i]:.3g}")
+
+
 # ---------------------------------------------------------------- input generators
 
 
@@ -195,8 +228,10 @@ class Case:
     ref: object                # NumPy reference of the inputs (float64)
     inputs: list               # generators rng -> value
     grad: bool = True          # check gradients of every float input
-    rtol: float = 1e-4
-    atol: float = 1e-5
+    # float32 rounding: a few ulps of each value, plus 8 EPS32 of the largest value for the sums
+    # (the table's longest reduction has 3*3*8 = 72 terms, sqrt(72) = 8.5; measured: under 1.5)
+    rtol: float = 4 * EPS32
+    atol_norm: float = 8 * EPS32
     marks: list = field(default_factory=list)
 
 
@@ -447,7 +482,8 @@ def test_forward_matches_numpy(case):
         assert out.dtype == "float32"
     elif expected.dtype.kind in "iu":
         assert out.dtype in ("int32", "int64")
-    np.testing.assert_allclose(got, expected, rtol=case.rtol, atol=case.atol)
+    largest = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(got, expected, rtol=case.rtol, atol=case.atol_norm * largest)
 
 
 def _numeric_grad(ref, vals, i, cot, eps=1e-3):
@@ -493,7 +529,10 @@ def test_gradient_matches_finite_differences(case):
         assert tuple(g.shape) == vals[i].shape, f"{case.name}: gradient shape for input {i}"
         assert g.dtype == "float32"
         numeric = _numeric_grad(case.ref, vals, i, cot)
-        np.testing.assert_allclose(np.asarray(g), numeric, rtol=1e-2, atol=1e-3,
+        # Central differences with step 1e-3 are off by about 1e-6 times the third derivative
+        # (measured: at most 8e-6 of the largest gradient, for 1/x near x = 0.5); float32 gradients
+        # by about 1e-7.
+        np.testing.assert_allclose(np.asarray(g), numeric, rtol=1e-4, atol=1e-4 * np.max(np.abs(numeric)) + 1e-7,
                                    err_msg=f"{case.name}: gradient of input {i}")
 
 
@@ -765,25 +804,40 @@ def test_large_inputs_forward(two_threads):
     b = rng.normal(size=(400,)).astype(np.float32)
     c = rng.normal(size=(300, 1)).astype(np.float32)
     a64 = a.astype(np.float64)
-    checks = [
-        (ops.add(a, b), a64 + b), (ops.multiply(a, c), a64 * c), (ops.where(a > 0, a, c), np.where(a > 0, a64, c)),
-        (ops.exp(a), np.exp(a64)), (ops.sigmoid(a), np_sigmoid(a64)), (ops.tanh(a), np.tanh(a64)),
-        (ops.sum(a, axis=0), a64.sum(0)), (ops.sum(a, axis=1), a64.sum(1)), (ops.sum(a), a64.sum()),
-        (ops.max(a, axis=0), a64.max(0)), (ops.min(a, axis=1), a64.min(1)),
-        (ops.softmax(a, axis=0), np_softmax(a64, 0)), (ops.log_softmax(a), np_log_softmax(a64)),
-        (ops.matmul(a, a.T), a64 @ a64.T), (ops.transpose(a), a64.T),
+    abs_a = np.abs(a64)
+    # Moved values and max/min/argmax: exact.
+    exact = [
+        (ops.where(a > 0, a, c), np.where(a > 0, a64, c)), (ops.max(a, axis=0), a64.max(0)),
+        (ops.min(a, axis=1), a64.min(1)), (ops.transpose(a), a64.T),
         (ops.convert_to_tensor(a)[::-3, 5:390:7], a64[::-3, 5:390:7]),
         (ops.concatenate([a, a], axis=1), np.concatenate([a64, a64], axis=1)),
-        (ops.broadcast_to(b, (300, 400)), np.broadcast_to(b, (300, 400))),
-        (ops.argmax(a, axis=0), a.argmax(0)),
+        (ops.broadcast_to(b, (300, 400)), np.broadcast_to(b, (300, 400))), (ops.argmax(a, axis=0), a.argmax(0)),
     ]
-    for i, (got, want) in enumerate(checks):
-        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=2e-3, err_msg=f"check {i}")
+    for i, (got, want) in enumerate(exact):
+        np.testing.assert_array_equal(np.asarray(got), want, err_msg=f"exact check {i}")
+    # (name, lamina, exact value, terms, n): see assert_float32_close.
+    checks = [
+        ("add", ops.add(a, b), a64 + b, None, 1), ("multiply", ops.multiply(a, c), a64 * c, None, 1),
+        ("exp", ops.exp(a), np.exp(a64), None, 1),
+        # sigmoid, tanh: quotients of 1 +- e^-x, values in [1, 2]: their rounding is absolute (terms 2)
+        ("sigmoid", ops.sigmoid(a), np_sigmoid(a64), 2.0, 1), ("tanh", ops.tanh(a), np.tanh(a64), 2.0, 1),
+        ("sum axis 0", ops.sum(a, axis=0), a64.sum(0), abs_a.sum(0), 300),
+        ("sum axis 1", ops.sum(a, axis=1), a64.sum(1), abs_a.sum(1), 400),
+        ("sum", ops.sum(a), a64.sum(), abs_a.sum(), a.size),
+        # softmax: a quotient by a sum of 300 positive terms (relative error sqrt(300) EPS32)
+        ("softmax axis 0", ops.softmax(a, axis=0), np_softmax(a64, 0), np_softmax(a64, 0), 300),
+        # log_softmax = (x - max) - log(sum of 400 terms): the log turns the sum's relative error
+        # into an absolute one (terms 1); |want| = |x - max| + log(sum) covers the roundings
+        ("log_softmax", ops.log_softmax(a), np_log_softmax(a64), 1.0, 400),
+        ("matmul", ops.matmul(a, a.T), a64 @ a64.T, abs_a @ abs_a.T, 400),
+    ]
     x3 = rng.normal(size=(8, 64, 96)).astype(np.float32)
     y3 = rng.normal(size=(8, 96, 64)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(ops.matmul(x3, y3)), x3.astype(np.float64) @ y3, rtol=1e-4, atol=2e-3)
-    np.testing.assert_allclose(np.asarray(ops.sum(x3, axis=(0, 2))), x3.astype(np.float64).sum((0, 2)),
-                               rtol=1e-4, atol=2e-3)
+    x64, y64 = x3.astype(np.float64), y3.astype(np.float64)
+    checks += [("batched matmul", ops.matmul(x3, y3), x64 @ y64, np.abs(x64) @ np.abs(y64), 96),
+               ("sum axes (0, 2)", ops.sum(x3, axis=(0, 2)), x64.sum((0, 2)), np.abs(x64).sum((0, 2)), 8 * 64)]
+    for name, got, want, terms, n in checks:
+        assert_float32_close(got, want, terms, n, err_msg=name)
 
 
 def test_large_inputs_gradients(two_threads):
@@ -802,19 +856,23 @@ def test_large_inputs_gradients(two_threads):
         lsm = ops.sum(ops.log_softmax(ta) * r)
         mm = ops.sum(ops.matmul(ta, tw) * r2)
         xent = ops.sum(ops.sparse_categorical_crossentropy(labels, ta, from_logits=True))
+    a64, b64, w64, r64, r2_64 = (v.astype(np.float64) for v in (a, b, w, r, r2))
     ga, gb = tape.gradient(mul, [ta, tb])
-    np.testing.assert_allclose(np.asarray(ga), r * b, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(gb), (r.astype(np.float64) * a).sum(0), rtol=1e-3, atol=1e-2)
-    s = np_softmax(a.astype(np.float64), 0)
-    np.testing.assert_allclose(np.asarray(tape.gradient(sm, ta)), s * (r - (r * s).sum(0)), atol=1e-4)
-    s1 = np_softmax(a.astype(np.float64), -1)
-    np.testing.assert_allclose(np.asarray(tape.gradient(lsm, ta)), r - s1 * r.sum(1, keepdims=True), atol=1e-3)
+    assert_float32_close(ga, r64 * b64, err_msg="multiply: d/da")
+    assert_float32_close(gb, (r64 * a64).sum(0), np.abs(r64 * a64).sum(0), 300, err_msg="multiply: d/db")
+    s = np_softmax(a64, 0)
+    assert_float32_close(tape.gradient(sm, ta), s * (r64 - (r64 * s).sum(0)),
+                         s * (np.abs(r64) + (np.abs(r64) * s).sum(0)), 300, err_msg="softmax")
+    s1 = np_softmax(a64, -1)
+    assert_float32_close(tape.gradient(lsm, ta), r64 - s1 * r64.sum(1, keepdims=True),
+                         np.abs(r64) + s1 * np.abs(r64).sum(1, keepdims=True), 400, err_msg="log_softmax")
     gma, gmw = tape.gradient(mm, [ta, tw])
-    np.testing.assert_allclose(np.asarray(gma), r2.astype(np.float64) @ w.T, rtol=1e-4, atol=2e-3)
-    np.testing.assert_allclose(np.asarray(gmw), a.T.astype(np.float64) @ r2, rtol=1e-4, atol=2e-3)
+    assert_float32_close(gma, r2_64 @ w64.T, np.abs(r2_64) @ np.abs(w64.T), 200, err_msg="matmul: d/da")
+    assert_float32_close(gmw, a64.T @ r2_64, np.abs(a64.T) @ np.abs(r2_64), 300, err_msg="matmul: d/dw")
     expected = s1.copy()
     expected[np.arange(300), labels] -= 1
-    np.testing.assert_allclose(np.asarray(tape.gradient(xent, ta)), expected, atol=1e-5)
+    # softmax minus the one-hot label: the softmax's relative error (a sum of 400 positive terms)
+    assert_float32_close(tape.gradient(xent, ta), expected, s1, 400, err_msg="cross-entropy")
 
 
 @pytest.mark.parametrize("m", [1, 3, 7, 8, 13, 32, 95])
@@ -834,9 +892,9 @@ def test_small_batch_products_split_across_threads(two_threads, m):
             y = ops.matmul(tx, tw)
             loss = ops.sum(y * r)
         gx, gw = tape.gradient(loss, [tx, tw])
-        np.testing.assert_allclose(np.asarray(y), x64 @ w64, rtol=1e-4, atol=2e-3)
-        np.testing.assert_allclose(np.asarray(gx), r64 @ w64.T, rtol=1e-4, atol=2e-3)
-        np.testing.assert_allclose(np.asarray(gw), x64.T @ r64, rtol=1e-4, atol=2e-3)
+        assert_float32_close(y, x64 @ w64, np.abs(x64) @ np.abs(w64), 784, err_msg="x @ w")
+        assert_float32_close(gx, r64 @ w64.T, np.abs(r64) @ np.abs(w64.T), 515, err_msg="d/dx")
+        assert_float32_close(gw, x64.T @ r64, np.abs(x64.T) @ np.abs(r64), m, err_msg="d/dw")
 
 
 @pytest.mark.parametrize("h, w, c, kh, kw, f, stride, padding, dilation", [
@@ -860,13 +918,15 @@ def test_conv_forward_shapes_against_numpy(h, w, c, kh, kw, f, stride, padding, 
         k = rng.normal(size=(kh, kw, c, f)).astype(np.float32)
         b = rng.normal(size=(f,)).astype(np.float32)
         got = np.asarray(ops.conv(x, k, strides=stride, padding=padding, dilation_rate=dilation))
-        want = np_conv(x.astype(np.float64), k.astype(np.float64), None, (stride, stride), padding, (dilation, dilation))
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * c))
+        geometry = ((stride, stride), padding, (dilation, dilation))
+        want = np_conv(x.astype(np.float64), k.astype(np.float64), None, *geometry)
+        terms = np_conv(np.abs(x.astype(np.float64)), np.abs(k.astype(np.float64)), None, *geometry)
+        assert_float32_close(got, want, terms, kh * kw * c, err_msg=f"n={n}")
         # bias and relu, applied by the GEMM's tile writes
         got = np.asarray(ops.conv(x, k, bias=b, strides=stride, padding=padding, dilation_rate=dilation,
                                   activation="relu"))
-        want = np.maximum(want + b, 0)
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * c))
+        assert_float32_close(got, np.maximum(want + b, 0), np.where(want + b > 0, terms + np.abs(b), 0),
+                             kh * kw * c + 1, err_msg=f"n={n}, bias and relu")
 
 
 def _np_conv_input_gradient(gy, k, x_shape, strides, padding):
@@ -906,12 +966,16 @@ def test_conv_input_gradient_shapes_against_numpy(h, w, c, kh, kw, f, stride, pa
             gy = rng.normal(size=tuple(y.shape)).astype(np.float32)
             loss = ops.sum(y * gy)
         got = np.asarray(tape.gradient(loss, x))
-        want = _np_conv_input_gradient(gy.astype(np.float64), k.astype(np.float64), (n, h, w, c), stride, padding)
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * f))
+        gy64, k64 = gy.astype(np.float64), k.astype(np.float64)
+        want = _np_conv_input_gradient(gy64, k64, (n, h, w, c), stride, padding)
+        terms = _np_conv_input_gradient(np.abs(gy64), np.abs(k64), (n, h, w, c), stride, padding)
+        assert_float32_close(got, want, terms, kh * kw * f, err_msg=f"n={n}")
 
 
 def test_conv_and_pool_parallel_paths_match_one_thread():
-    """Large batches take the parallel-over-images paths; they give the one-thread results."""
+    """Large batches take the parallel-over-images paths: with one thread and with two, the forward
+    and the convolution's three gradients (from the gradient that reaches its output) give NumPy's
+    numbers."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(4, 34, 34, 8)).astype(np.float32)
     k = rng.normal(size=(3, 3, 8, 16)).astype(np.float32) * 0.2
@@ -926,14 +990,30 @@ def test_conv_and_pool_parallel_paths_match_one_thread():
             with lamina.GradientTape() as tape:
                 tape.watch([tx, tk, tb])
                 y = ops.conv(tx, tk, strides=2, padding="same", bias=tb, activation="relu")
+                tape.watch(y)
                 p = ops.max_pool(ops.average_pool(y, 2, strides=1, padding="same"), 2, strides=1, padding="same")
                 loss = ops.sum(p * r)
-            return [np.asarray(y)] + [np.asarray(g) for g in tape.gradient(loss, [tx, tk, tb])]
+            return [np.asarray(g) for g in [y] + tape.gradient(loss, [y, tx, tk, tb])]
         finally:
             lamina.set_num_threads(old)
 
-    one, two = run(1), run(2)
-    np.testing.assert_allclose(one[0], np_conv(x.astype(np.float64), k, b, (2, 2), "same", relu=True),
-                               rtol=1e-4, atol=1e-4)
-    for a, c in zip(one, two):
-        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4)
+    x64, k64, b64 = x.astype(np.float64), k.astype(np.float64), b.astype(np.float64)
+    pre = np_conv(x64, k64, b64, (2, 2), "same")
+    pre_terms = np_conv(np.abs(x64), np.abs(k64), np.abs(b64), (2, 2), "same")
+    taps, ij = _np_windows(x64, (3, 3), (2, 2), (1, 1), "same", 0.0)  # (9, N, 17, 17, 8)
+    for threads in (1, 2):
+        y, gy, dx, dk, db = run(threads)
+        assert_float32_close(y, np.maximum(pre, 0), np.where(pre > 0, pre_terms, 0), 3 * 3 * 8 + 1,
+                             err_msg=f"{threads} threads: y")
+        # The conv's backward from the gradient reaching y (through the pools), against NumPy.
+        g = np.where(y > 0, gy.astype(np.float64), 0.0)
+        positions = g.shape[0] * g.shape[1] * g.shape[2]
+        assert_float32_close(db, g.sum((0, 1, 2)), np.abs(g).sum((0, 1, 2)), positions,
+                             err_msg=f"{threads} threads: d/db")
+        want_dk = np.stack([np.einsum("nhwc,nhwf->cf", t, g) for t in taps]).reshape(k.shape)
+        terms_dk = np.stack([np.einsum("nhwc,nhwf->cf", np.abs(t), np.abs(g)) for t in taps]).reshape(k.shape)
+        assert [tuple(v) for v in ij] == [(i, j) for i in range(3) for j in range(3)]
+        assert_float32_close(dk, want_dk, terms_dk, positions, err_msg=f"{threads} threads: d/dk")
+        assert_float32_close(dx, _np_conv_input_gradient(g, k64, x.shape, 2, "same"),
+                             _np_conv_input_gradient(np.abs(g), np.abs(k64), x.shape, 2, "same"), 3 * 3 * 16,
+                             err_msg=f"{threads} threads: d/dx")

@@ -48,6 +48,7 @@ class Reference:
                   "weight_decay": 0.004},
         "RMSprop": {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},
         "Adagrad": {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
+        "MomentumSGD": {"learning_rate": 0.01, "momentum": 0.9, "nesterov": False},  # configs' user-written one
     }
 
     def __init__(self, cls_name, kwargs, schedule=None):
@@ -87,7 +88,7 @@ class Reference:
         t = self.iterations + 1
         for key, p, g in zip(keys, params, grads):
             s = self.slots.setdefault(key, {})
-            if self.kind == "SGD":
+            if self.kind in ("SGD", "MomentumSGD"):
                 if h["momentum"]:
                     m = s.setdefault("m", np.zeros_like(p))
                     m[...] = h["momentum"] * m - lr * g
@@ -143,7 +144,7 @@ def _reference_run(name):
 
 def _lamina_run(name):
     variables = [keras.Variable(v, name=f"v{i}") for i, v in enumerate(configs.initial_values())]
-    opt = configs.build(keras.optimizers, name)
+    opt = configs.build(keras.optimizers, name, ops)
     history = []
     for grads in configs.gradients():
         opt.apply_gradients(zip(grads, variables))
@@ -376,7 +377,12 @@ def test_exclude_from_weight_decay():
 
 
 def test_keras_style_subclass_with_update_step():
-    class SignSGD(keras.optimizers.Optimizer):
+    """A user-written optimizer: its slots, `update_step`, and the base class's clipping and weight
+    decay around it. The update is `variable -= learning_rate * gradient`, so clipping changes it
+    (a sign-of-gradient update would hide a clip that is skipped). The numbers are what Keras 3.15.1
+    prints for the same class (torch backend); by hand: decay v *= 1 - 0.1 * 0.5, then
+    v -= 0.5 * clip(g, -1, 1)."""
+    class PlainSGD(keras.optimizers.Optimizer):
         def __init__(self, learning_rate=0.1, **kwargs):
             super().__init__(learning_rate=learning_rate, **kwargs)
 
@@ -387,14 +393,17 @@ def test_keras_style_subclass_with_update_step():
             self.counts = [self.add_variable_from_reference(v, "count") for v in variables]
 
         def update_step(self, gradient, variable, learning_rate):
-            self.assign_sub(variable, ops.sign(gradient) * learning_rate)
+            self.assign_sub(variable, ops.multiply(gradient, learning_rate))
             self.assign_add(self.counts[self._get_variable_index(variable)], ops.ones(variable.shape))
 
-    v = keras.Variable(np.zeros(3, "float32"), name="w")
-    opt = SignSGD(learning_rate=0.5, clipvalue=1.0)
+    v = keras.Variable(np.array([1.0, 2.0, -1.0], "float32"), name="w")
+    opt = PlainSGD(learning_rate=0.5, clipvalue=1.0, weight_decay=0.1)
     opt.apply_gradients([(np.array([2.0, -3.0, 0.5], "float32"), v)])
-    np.testing.assert_allclose(v.numpy(), [-0.5, 0.5, -0.5])
-    np.testing.assert_allclose(opt.counts[0].numpy(), [1, 1, 1])
+    np.testing.assert_allclose(v.numpy(), [0.45, 2.4, -1.2], rtol=1e-6)  # unclipped: [-0.05, 3.4, -1.2]
+    opt.apply_gradients([(np.array([-0.25, 4.0, -1.5], "float32"), v)])
+    np.testing.assert_allclose(v.numpy(), [0.5525, 1.78, -0.64], rtol=1e-6)
+    np.testing.assert_allclose(opt.counts[0].numpy(), [2, 2, 2])
+    assert int(opt.iterations) == 2
     with pytest.raises(ValueError, match="Unknown variable"):
         opt.apply_gradients([(np.ones(3, "float32"), keras.Variable(np.zeros(3, "float32")))])
 

@@ -16,7 +16,7 @@ import optimizer_configs as configs  # noqa: E402
 out = {"keras_version": keras.__version__, "backend": keras.backend.backend(), "results": {}}
 for name in configs.CONFIGS:
     variables = [keras.Variable(v, name=f"v{i}") for i, v in enumerate(configs.initial_values())]
-    opt = configs.build(keras.optimizers, name)
+    opt = configs.build(keras.optimizers, name, keras.ops)
     steps = []
     for grads in configs.gradients():
         opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))

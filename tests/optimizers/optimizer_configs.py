@@ -1,6 +1,6 @@
 """The optimizer configurations the tests run, shared by `make_keras_reference.py` (real Keras) and
-`tests/test_optimizers.py` (lamina). `build(module, spec)` makes the optimizer from either library's
-`optimizers` module."""
+`tests/test_optimizers.py` (lamina). `build(module, spec, ops)` makes the optimizer from either
+library's `optimizers` module (and, for the user-written optimizer, its `ops` module)."""
 import numpy as np
 
 STEPS = 4
@@ -13,6 +13,7 @@ CONFIGS = {
     "sgd_nesterov": ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}, None),
     "sgd_weight_decay": ("SGD", {"learning_rate": 0.1, "momentum": 0.5, "weight_decay": 0.2}, None),
     "sgd_clipnorm": ("SGD", {"learning_rate": 0.1, "clipnorm": 0.5}, None),
+    "sgd_clipvalue": ("SGD", {"learning_rate": 0.1, "momentum": 0.5, "clipvalue": 0.5}, None),
     "sgd_global_clipnorm": ("SGD", {"learning_rate": 0.1, "momentum": 0.5, "global_clipnorm": 0.7}, None),
     "sgd_exponential_decay": ("SGD", {}, ("ExponentialDecay", {"initial_learning_rate": 0.1, "decay_steps": 2,
                                                               "decay_rate": 0.5})),
@@ -35,6 +36,15 @@ CONFIGS = {
     "adagrad": ("Adagrad", {"learning_rate": 0.1}, None),
     "adagrad_init_clipvalue_wd": ("Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": 0.5,
                                               "clipvalue": 0.8, "weight_decay": 0.05}, None),
+    # A user-written optimizer (`custom_optimizer_class` below): the base class's clipping and weight
+    # decay run in Python around its `update_step`, and must match Keras's as the built-in ones do.
+    "custom_momentum": ("MomentumSGD", {"learning_rate": 0.1, "momentum": 0.5}, None),
+    "custom_weight_decay": ("MomentumSGD", {"learning_rate": 0.1, "momentum": 0.5, "weight_decay": 0.2}, None),
+    "custom_clipvalue_weight_decay": ("MomentumSGD", {"learning_rate": 0.1, "momentum": 0.5, "clipvalue": 0.5,
+                                                      "weight_decay": 0.1}, None),
+    "custom_clipnorm": ("MomentumSGD", {"learning_rate": 0.1, "momentum": 0.5, "clipnorm": 0.5}, None),
+    "custom_global_clipnorm": ("MomentumSGD", {"learning_rate": 0.1, "momentum": 0.5, "global_clipnorm": 0.7},
+                               None),
 }
 
 
@@ -49,9 +59,37 @@ def gradients():
     return [[(1.5 * rng.normal(size=s)).astype("float32") for s in SHAPES] for _ in range(STEPS)]
 
 
-def build(optimizers, name):
+def custom_optimizer_class(optimizers, ops):
+    """SGD with momentum written the way a Keras user writes an optimizer: a subclass of
+    `optimizers.Optimizer` with its own slots (`build`) and `update_step`. Its update is Keras's SGD
+    with momentum (non-Nesterov), so the NumPy reference of SGD covers it."""
+
+    class MomentumSGD(optimizers.Optimizer):
+        def __init__(self, learning_rate=0.01, momentum=0.9, name="momentum_sgd", **kwargs):
+            super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+            self.momentum = momentum
+
+        def build(self, variables):
+            if self.built:
+                return
+            super().build(variables)
+            self.momentums = [self.add_variable_from_reference(v, "momentum") for v in variables]
+
+        def update_step(self, gradient, variable, learning_rate):
+            learning_rate = ops.cast(learning_rate, variable.dtype)
+            gradient = ops.cast(gradient, variable.dtype)
+            m = self.momentums[self._get_variable_index(variable)]
+            self.assign(m, ops.subtract(ops.multiply(m, self.momentum), ops.multiply(gradient, learning_rate)))
+            self.assign_add(variable, m)
+
+    return MomentumSGD
+
+
+def build(optimizers, name, ops=None):
     cls_name, kwargs, schedule = CONFIGS[name]
     kwargs = dict(kwargs)
     if schedule is not None:
         kwargs["learning_rate"] = getattr(optimizers.schedules, schedule[0])(**schedule[1])
+    if cls_name == "MomentumSGD":
+        return custom_optimizer_class(optimizers, ops)(**kwargs)
     return getattr(optimizers, cls_name)(**kwargs)

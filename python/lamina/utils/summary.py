@@ -120,13 +120,21 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
     if layer_range is not None:
         import re
 
-        if len(layer_range) != 2 or not all(isinstance(n, str) for n in layer_range):
-            raise ValueError(f"layer_range must be a list or tuple of 2 strings. Received: {layer_range}")
+        # Keras's get_layer_index_bound_by_layer_name: its messages, and a range given last-first
+        # covers the same layers as first-last.
+        if len(layer_range) != 2:
+            raise ValueError("layer_range must be a list or tuple of length 2. Received: "
+                             f"layer_range = {layer_range} of length {len(layer_range)}")
+        if not isinstance(layer_range[0], str) or not isinstance(layer_range[1], str):
+            raise ValueError(f"layer_range should contain string type only. Received: {layer_range}")
         lower = [i for i, l in enumerate(layers) if re.match(layer_range[0], l.name)]
         upper = [i for i, l in enumerate(layers) if re.match(layer_range[1], l.name)]
         if not lower or not upper:
             raise ValueError(f"Passed layer_names do not match the layer names in the model. Received: {layer_range}")
-        lo, hi = min(lower), max(upper) + 1
+        if min(lower) > max(upper):
+            lo, hi = min(upper), max(lower) + 1
+        else:
+            lo, hi = min(lower), max(upper) + 1
     for layer in layers[lo:hi]:
         for row in rows_of(layer):
             table.add_row(*row)
