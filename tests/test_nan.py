@@ -77,6 +77,12 @@ def test_clip_keeps_nan():
     _same(ops.clip(x, -0.5, 0.5), np.clip(_np(x), -0.5, 0.5))
 
 
+def test_sign_of_nan_is_nan():
+    # NumPy: sign(nan) is nan (lamina gave 0)
+    x = np.array([NAN, -2.0, 0.0, 3.0], np.float32)
+    _same(ops.sign(x), np.sign(_np(x)), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("op", ["leaky_relu", "elu", "selu", "softplus", "gelu", "silu", "sigmoid", "tanh"])
 def test_other_activations_keep_nan(op):
     x = np.array([NAN, -3.0, -0.5, 0.0, 0.5, 3.0, 30.0], np.float32)

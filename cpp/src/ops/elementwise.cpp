@@ -307,7 +307,7 @@ Tensor sign(const Tensor& x) {
   dispatch(x.dtype(), [&](auto tag_) {
     using T = decltype(tag_);
     kernels::map1(x.data<T>(), y.data<T>(), x.numel(),
-                  [](T v) { return static_cast<T>((T(0) < v) - (v < T(0))); });
+                  [](T v) { return v != v ? v : static_cast<T>((T(0) < v) - (v < T(0))); });  // NaN: NaN (NumPy)
   });
   return y;  // piecewise constant: no gradient
 }
