@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "allocator.hpp"
+#include "kernels.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -126,7 +127,7 @@ inline void pack_b_panel(bool trans, const float* b, int64_t ldb, int64_t n, int
 }
 
 // C tile (rows x cols, row stride ldc) = beta * C + acc (row stride NR), then + bias (per column,
-// optional) and relu (optional); beta 0 never reads C.
+// optional) and relu (optional, NaN kept: relu_nan); beta 0 never reads C.
 inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta,
                        const float* bias, bool relu) {
   for (int64_t r = 0; r < rows; ++r)
@@ -134,7 +135,7 @@ inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, in
       float* cv = c + r * ldc + j;
       float v = beta == 0.f ? acc[r * NR + j] : beta * *cv + acc[r * NR + j];
       if (bias) v += bias[j];
-      if (relu) v = v > 0.f ? v : 0.f;
+      if (relu) v = relu_nan(v);
       *cv = v;
     }
 }
@@ -198,9 +199,9 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t l
         lo = _mm256_add_ps(lo, _mm256_loadu_ps(bias));
         hi = _mm256_add_ps(hi, _mm256_loadu_ps(bias + 8));
       }
-      if (relu) {
-        lo = _mm256_max_ps(lo, _mm256_setzero_ps());
-        hi = _mm256_max_ps(hi, _mm256_setzero_ps());
+      if (relu) {  // max_ps returns its second operand when either is NaN: a NaN stays (relu_nan)
+        lo = _mm256_max_ps(_mm256_setzero_ps(), lo);
+        hi = _mm256_max_ps(_mm256_setzero_ps(), hi);
       }
       _mm256_storeu_ps(cr, lo);
       _mm256_storeu_ps(cr + 8, hi);

@@ -132,7 +132,7 @@ void adam_step(const std::vector<ParamBuffers>& b, const UpdatePrelude& pre, flo
         float w = p[j] - p[j] * dec;
         float mj = m[j] + (g - m[j]) * c1;
         float vj = v[j] + (g * g - v[j]) * c2;
-        float hj = std::max(vh[j], vj);
+        float hj = (vj > vh[j] || vj != vj) ? vj : vh[j];  // NaN-propagating max, as torch.maximum
         m[j] = mj;
         v[j] = vj;
         vh[j] = hj;

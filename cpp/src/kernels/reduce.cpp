@@ -6,6 +6,32 @@
 
 namespace lamina {
 namespace kernels {
+namespace {
+// The maximum (kMax) or minimum of row[0, n), NaN when the row holds a NaN (as NumPy and torch).
+// Eight lanes of plain compare-selects (maxps / minps) with a NaN flag per lane vectorise; one
+// NaN-propagating accumulator per lane does not (measured on 2**20 floats: 0.36 ms here, 0.88 ms
+// for max_nan lanes, 0.57 ms for the former NaN-dropping std::max loop).
+template <bool kMax>
+float row_extreme(const float* row, int64_t n) {
+  const float init = kMax ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+  float lane[8] = {init, init, init, init, init, init, init, init};
+  int32_t nan[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const float v = row[i + j];
+      lane[j] = (kMax ? v > lane[j] : v < lane[j]) ? v : lane[j];
+      nan[j] |= v != v;
+    }
+  float acc = init;
+  for (; i < n; ++i) acc = kMax ? max_nan(acc, row[i]) : min_nan(acc, row[i]);
+  for (int j = 0; j < 8; ++j) {
+    acc = kMax ? max_nan(acc, lane[j]) : min_nan(acc, lane[j]);
+    if (nan[j]) acc = std::numeric_limits<float>::quiet_NaN();
+  }
+  return acc;
+}
+}  // namespace
 
 void reduce(Reduce kind, const float* x, float* y, int64_t outer, int64_t n, int64_t inner) {
   const int nt = threads_for(outer * n * inner);
@@ -25,11 +51,9 @@ void reduce(Reduce kind, const float* x, float* y, int64_t outer, int64_t n, int
         for (; i < n; ++i) acc += row[i];
         for (int j = 0; j < 8; ++j) acc += part[j];
       } else if (kind == Reduce::Max) {
-        acc = -std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < n; ++i) acc = std::max(acc, row[i]);
+        acc = row_extreme<true>(row, n);
       } else {
-        acc = std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < n; ++i) acc = std::min(acc, row[i]);
+        acc = row_extreme<false>(row, n);
       }
       y[o] = acc;
     }
@@ -48,9 +72,9 @@ void reduce(Reduce kind, const float* x, float* y, int64_t outer, int64_t n, int
       if (kind == Reduce::Sum)
         for (int64_t i = 0; i < inner; ++i) out[i] += r[i];
       else if (kind == Reduce::Max)
-        for (int64_t i = 0; i < inner; ++i) out[i] = std::max(out[i], r[i]);
+        for (int64_t i = 0; i < inner; ++i) out[i] = max_nan(out[i], r[i]);
       else
-        for (int64_t i = 0; i < inner; ++i) out[i] = std::min(out[i], r[i]);
+        for (int64_t i = 0; i < inner; ++i) out[i] = min_nan(out[i], r[i]);
     }
   }
 }

@@ -9,6 +9,10 @@
 namespace lamina {
 namespace kernels {
 
+// The shift m is the row's maximum, NaN-propagating: a NaN or a +inf in a row makes the whole row
+// NaN (x - m is NaN at the +inf), as torch and NumPy's exp(x - max) / sum give. Only a row whose
+// maximum is -inf (all -inf, or empty) is not shifted: its exp sums to 0 and the row is NaN too.
+
 void softmax(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
   const int nt = threads_for(outer * n * inner, int64_t(1) << 13);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && outer > 1)
@@ -17,8 +21,8 @@ void softmax(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, 
       const float* px = x + o * n * inner + i;
       float* py = y + o * n * inner + i;
       float m = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < n; ++j) m = std::max(m, px[j * inner]);
-      if (!std::isfinite(m)) m = 0.f;
+      for (int64_t j = 0; j < n; ++j) m = max_nan(m, px[j * inner]);
+      if (m == -std::numeric_limits<float>::infinity()) m = 0.f;  // all -inf: see the note above
       float s = 0.f;
       for (int64_t j = 0; j < n; ++j) {
         float e = std::exp(px[j * inner] - m);
@@ -65,8 +69,8 @@ void softmax_xent(const float* logits, const int64_t* labels, float* loss, float
     const float* z = logits + r * classes;
     float* p = probs + r * classes;
     float m = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < classes; ++j) m = std::max(m, z[j]);
-    if (!std::isfinite(m)) m = 0.f;
+    for (int64_t j = 0; j < classes; ++j) m = max_nan(m, z[j]);
+    if (m == -std::numeric_limits<float>::infinity()) m = 0.f;  // all -inf: see the note above
     float s = 0.f;
     for (int64_t j = 0; j < classes; ++j) {
       p[j] = std::exp(z[j] - m);

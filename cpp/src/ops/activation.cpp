@@ -41,10 +41,9 @@ constexpr float kSqrt2OverPi = 0.7978845608028654f;
 }  // namespace
 
 Tensor relu(const Tensor& x) {
-  Tensor y = map_float(x, "relu", [](float v) { return v > 0.f ? v : 0.f; });
-  // d relu = g * (y > 0)
-  if (recording({&x}))
-    record_unary(y, "relu", x, y.detach(), [](float g, float v) { return v > 0.f ? g : 0.f; });
+  Tensor y = map_float(x, "relu", [](float v) { return kernels::relu_nan(v); });
+  // d relu = g * (y > 0 or NaN), as torch
+  if (recording({&x})) record_unary(y, "relu", x, y.detach(), [](float g, float v) { return kernels::relu_grad(g, v); });
   return y;
 }
 
@@ -119,9 +118,9 @@ Tensor elu(const Tensor& x, double alpha_d) {
   Tensor y = Tensor::empty(x.shape(), DType::Float32);
   kernels::map1(x.data<float>(), y.data<float>(), x.numel(),
                 [alpha](float v) { return v > 0.f ? v : alpha * std::expm1(v); });
-  // d elu = g for x > 0, g * alpha e^x otherwise
+  // d elu = g * alpha e^x for x <= 0, g otherwise (NaN included, as torch)
   if (recording({&x}))
-    record_unary(y, "elu", x, x, [alpha](float g, float v) { return v > 0.f ? g : g * alpha * std::exp(v); });
+    record_unary(y, "elu", x, x, [alpha](float g, float v) { return v <= 0.f ? g * alpha * std::exp(v) : g; });
   return y;
 }
 
@@ -129,10 +128,10 @@ Tensor selu(const Tensor& x) {
   Tensor y = map_float(x, "selu", [](float v) {
     return kSeluScale * (v > 0.f ? v : kSeluAlpha * std::expm1(v));
   });
-  // d selu = scale g for x > 0, scale alpha e^x g otherwise
+  // d selu = scale alpha e^x g for x <= 0, scale g otherwise (NaN included, as torch)
   if (recording({&x}))
     record_unary(y, "selu", x, x, [](float g, float v) {
-      return kSeluScale * (v > 0.f ? g : g * kSeluAlpha * std::exp(v));
+      return kSeluScale * (v <= 0.f ? g * kSeluAlpha * std::exp(v) : g);
     });
   return y;
 }

@@ -46,10 +46,12 @@ kernels::ConvGeometry geometry(const char* op, const Shape& xs, int64_t kh, int6
     g.ow = (g.w - ekw) / sw + 1;
     g.pad_top = g.pad_left = 0;
   } else if (padding == "same") {
-    g.oh = (g.h + sh - 1) / sh;
-    g.ow = (g.w + sw - 1) / sw;
-    g.pad_top = std::max<int64_t>((g.oh - 1) * sh + ekh - g.h, 0) / 2;
-    g.pad_left = std::max<int64_t>((g.ow - 1) * sw + ekw - g.w, 0) / 2;
+    // ceil(h / sh) and the padding (oh - 1) * sh + ekh - h, in an order that cannot overflow for
+    // any window or stride (a pool of 2**62 is valid here: the kernels clip windows to the image)
+    g.oh = g.h == 0 ? 0 : (g.h - 1) / sh + 1;
+    g.ow = g.w == 0 ? 0 : (g.w - 1) / sw + 1;
+    g.pad_top = std::max<int64_t>(ekh - (g.h - (g.oh - 1) * sh), 0) / 2;
+    g.pad_left = std::max<int64_t>(ekw - (g.w - (g.ow - 1) * sw), 0) / 2;
   } else {
     throw std::invalid_argument(tag(op) + "padding must be \"valid\" or \"same\", got \"" + padding + "\"");
   }
@@ -139,20 +141,20 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const s
         for (int64_t r = 0; r < rows; ++r) {
           float* row = out + r * F;
           if (bp) for (int64_t f = 0; f < F; ++f) row[f] += bp[f];
-          if (relu) for (int64_t f = 0; f < F; ++f) row[f] = row[f] > 0.f ? row[f] : 0.f;
+          if (relu) for (int64_t f = 0; f < F; ++f) row[f] = kernels::relu_nan(row[f]);
         }
     }
   }
 
   if (recording({&x, &kernel, &bias})) {
     Tensor yd = y.detach();
-    // dy' = dy * (y > 0) for relu; dbias = sum dy'; dK = sum_n cols_n^T dy'_n; dx_n = col2im(dy'_n K^T)
+    // dy' = dy * (y > 0 or NaN) for relu; dbias = sum dy'; dK = sum_n cols_n^T dy'_n; dx_n = col2im(dy'_n K^T)
     record(y, op, {x, kernel, bias}, [=](const Tensor& gy_in, const std::vector<bool>& need) {
       Tensor gy = gy_in;
       if (relu) {
         gy = Tensor::empty(gy_in.shape(), DType::Float32);
         kernels::map2(gy_in.data<float>(), yd.data<float>(), gy.data<float>(), gy.numel(),
-                      [](float gv, float v) { return v > 0.f ? gv : 0.f; });
+                      [](float gv, float v) { return kernels::relu_grad(gv, v); });
       }
       Tensor dx, dk, db;
       if (need[2]) db = sum(gy.view({N * P, F}), {0});
@@ -254,7 +256,8 @@ Tensor pool2d(const Tensor& x, const std::vector<int64_t>& pool_size, const std:
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   int32_t* ap = argmax.defined() ? argmax.data<int32_t>() : nullptr;
-  const int nt = threads_for(N * out_sz * ph * pw);
+  // (a window's cost is bounded by the image: the kernels clip windows to it)
+  const int nt = threads_for(N * out_sz * std::min(ph, g.h) * std::min(pw, g.w));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && N > 1)
   for (int64_t n = 0; n < N; ++n) {
     if (is_max) kernels::max_pool(xp + n * in_sz, g, yp + n * out_sz, ap ? ap + n * out_sz : nullptr);

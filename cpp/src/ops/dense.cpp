@@ -37,18 +37,18 @@ Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, const st
     for (int64_t r = 0; r < rows; ++r) {
       float* row = yp + r * units;
       if (bp) for (int64_t j = 0; j < units; ++j) row[j] += bp[j];
-      if (relu) for (int64_t j = 0; j < units; ++j) row[j] = row[j] > 0.f ? row[j] : 0.f;
+      if (relu) for (int64_t j = 0; j < units; ++j) row[j] = kernels::relu_nan(row[j]);
     }
   }
   if (recording({&x, &kernel, &bias})) {
     Tensor yd = y.detach();
-    // g' = g * (y > 0) for relu; dx = g' K^T; dK = x^T g'; dbias = sum over rows of g'
+    // g' = g * (y > 0 or NaN) for relu; dx = g' K^T; dK = x^T g'; dbias = sum over rows of g'
     record(y, op, {x, kernel, bias}, [=](const Tensor& g_in, const std::vector<bool>& need) {
       Tensor g = g_in;
       if (relu) {
         g = Tensor::empty(g_in.shape(), DType::Float32);
         kernels::map2(g_in.data<float>(), yd.data<float>(), g.data<float>(), g.numel(),
-                      [](float gv, float v) { return v > 0.f ? gv : 0.f; });
+                      [](float gv, float v) { return kernels::relu_grad(gv, v); });
       }
       Tensor dx, dk, db;
       if (need[0]) {

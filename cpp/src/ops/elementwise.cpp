@@ -173,17 +173,23 @@ Tensor power(const Tensor& a, const Tensor& b) {
 }
 
 namespace {
-// maximum/minimum: the gradient goes to `a` where pick(a, b) holds, else to `b`.
+// maximum/minimum (NaN-propagating, as NumPy and torch). The gradient goes to `a` where pick(a, b)
+// holds (ties included), else to `b`; where either is NaN it goes to both, as torch's does (a NaN
+// output does not hide a NaN gradient from either input).
 template <class F, class P>
 Tensor select_op(const char* op, const Tensor& a, const Tensor& b, F f, P pick) {
   Tensor out = arith(op, a, b, f);
   if (out.dtype() == DType::Float32 && recording({&a, &b})) {
     record(out, op, {a, b}, [a, b, pick, op](const Tensor& g, const std::vector<bool>& need) {
-      Tensor mask = broadcast_apply(op, as_float(a, op), as_float(b, op), DType::Float32, DType::Float32,
-                                    [pick](float x, float y) { return pick(x, y) ? 1.f : 0.f; });
+      auto mask = [&](bool to_a) {
+        return broadcast_apply(op, as_float(a, op), as_float(b, op), DType::Float32, DType::Float32,
+                               [pick, to_a](float x, float y) {
+                                 return (x != x || y != y || pick(x, y) == to_a) ? 1.f : 0.f;
+                               });
+      };
       Tensor ga, gb;
-      if (need[0]) ga = sum_to(multiply(g, mask), a.shape());
-      if (need[1]) gb = sum_to(multiply(g, subtract(scalar(1.0), mask)), b.shape());
+      if (need[0]) ga = sum_to(multiply(g, mask(true)), a.shape());
+      if (need[1]) gb = sum_to(multiply(g, mask(false)), b.shape());
       return std::vector<Tensor>{ga, gb};
     });
   }
@@ -192,12 +198,12 @@ Tensor select_op(const char* op, const Tensor& a, const Tensor& b, F f, P pick) 
 }  // namespace
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  return select_op("maximum", a, b, [](auto x, auto y) { return x >= y ? x : y; },
+  return select_op("maximum", a, b, [](auto x, auto y) { return kernels::max_nan(x, y); },
                    [](float x, float y) { return x >= y; });
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  return select_op("minimum", a, b, [](auto x, auto y) { return x <= y ? x : y; },
+  return select_op("minimum", a, b, [](auto x, auto y) { return kernels::min_nan(x, y); },
                    [](float x, float y) { return x <= y; });
 }
 
@@ -301,7 +307,7 @@ Tensor sign(const Tensor& x) {
   dispatch(x.dtype(), [&](auto tag_) {
     using T = decltype(tag_);
     kernels::map1(x.data<T>(), y.data<T>(), x.numel(),
-                  [](T v) { return static_cast<T>((T(0) < v) - (v < T(0))); });
+                  [](T v) { return v != v ? v : static_cast<T>((T(0) < v) - (v < T(0))); });  // NaN: NaN (NumPy)
   });
   return y;  // piecewise constant: no gradient
 }

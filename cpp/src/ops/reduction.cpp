@@ -102,9 +102,13 @@ Tensor minmax(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim
   Tensor out = kept.view(reduced_shape(x.shape(), axes, keepdims));
   if (recording({&x})) {
     Tensor m = kept.detach();
-    // d max = g * (x == max) / count(x == max): ties share the gradient equally
+    // d max = g * (x == max) / count(x == max): ties share the gradient equally. A NaN maximum
+    // "equals" the NaNs it came from (as torch.max's gradient), so they get the gradient.
     record(out, op, {x}, [x, m, axes](const Tensor& g, const std::vector<bool>&) {
-      Tensor mask = cast(equal(x, m), DType::Float32);
+      Tensor mask = Tensor::empty(x.shape(), DType::Float32);
+      kernels::binary_broadcast(x.data<float>(), m.data<float>(), mask.data<float>(),
+                                kernels::plan_broadcast(x.shape(), {x.shape(), m.shape()}),
+                                [](float v, float mv) { return (v == mv || (v != v && mv != mv)) ? 1.f : 0.f; });
       Tensor count = sum(mask, axes, true);
       Tensor gk = g.view(m.shape());
       return std::vector<Tensor>{multiply(mask, divide(gk, count))};
