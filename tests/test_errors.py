@@ -260,3 +260,15 @@ def test_errors_inside_tape_leave_it_usable():
         with lamina.GradientTape():
             ops.add(x, np.ones(3))
     assert not lamina._core.is_recording()
+
+
+def test_conv_with_a_dilated_window_past_int64_is_a_value_error():
+    # (kh - 1) * dilation overflowed: "valid" reported a negative dimension, "same" returned a shape
+    x = np.ones((1, 5, 5, 2), np.float32)
+    k = np.ones((3, 3, 2, 4), np.float32)
+    for padding in ("valid", "same"):
+        _raises(ValueError, lambda: ops.conv(x, k, dilation_rate=2**62, padding=padding), "[conv2d]",
+                "dilation 4611686018427387904", "(1, 5, 5, 2)")
+    # a large dilation that fits still works: "same" keeps the shape, only the centre tap is inside
+    y = ops.conv(x, k, dilation_rate=2**40, padding="same")
+    np.testing.assert_array_equal(np.asarray(y), np.full((1, 5, 5, 4), 2.0, np.float32))

@@ -36,7 +36,16 @@ kernels::ConvGeometry geometry(const char* op, const Shape& xs, int64_t kh, int6
   kernels::ConvGeometry g;
   g.h = xs[1], g.w = xs[2], g.c = xs[3];
   g.kh = kh, g.kw = kw, g.sh = sh, g.sw = sw, g.dh = dh, g.dw = dw;
-  const int64_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1;
+  // the dilated window (kh - 1) * dh + 1, which must not overflow (no input can hold it then)
+  auto dilated = [&](int64_t k, int64_t d, const char* axis) {
+    int64_t span = 0;
+    if (__builtin_mul_overflow(k - 1, d, &span) || span == INT64_MAX)
+      throw std::invalid_argument(tag(op) + "the " + axis + " window of size " + std::to_string(k) +
+                                  " with dilation " + std::to_string(d) + " is too large for any input of shape " +
+                                  shape_str(xs));
+    return span + 1;
+  };
+  const int64_t ekh = dilated(kh, dh, "height"), ekw = dilated(kw, dw, "width");
   if (padding == "valid") {
     if (g.h < ekh || g.w < ekw)
       throw std::invalid_argument(tag(op) + "window " + std::to_string(ekh) + "x" + std::to_string(ekw) +
