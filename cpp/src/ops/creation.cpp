@@ -1,4 +1,5 @@
 // Creation ops and dtype casts.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -11,14 +12,23 @@ namespace ops {
 using namespace detail;
 
 namespace {
+// Writes only: a map over the uninitialised buffer would read it first (for bool, loading a byte
+// that is not 0 or 1 is undefined behaviour).
 template <class T>
 void fill(Tensor& t, T v) {
-  T* p = t.data<T>();
-  kernels::map1(p, p, t.numel(), [v](T) { return v; });
+  std::fill_n(t.data<T>(), t.numel(), v);
 }
 }  // namespace
 
 Tensor full(const Shape& shape, double value, DType dtype) {
+  // An integer fill must be representable (converting NaN, inf or an out-of-range double to an
+  // integer is undefined behaviour; torch refuses it too).
+  const bool fits = dtype == DType::Int32   ? value > -2147483649.0 && value < 2147483648.0
+                    : dtype == DType::Int64 ? value >= -9223372036854775808.0 && value < 9223372036854775808.0
+                                            : true;
+  if (!fits)
+    throw std::invalid_argument("[full] fill value " + std::to_string(value) + " does not fit dtype " +
+                                dtype_name(dtype));
   Tensor t = Tensor::empty(shape, dtype);
   switch (dtype) {
     case DType::Float32: fill<float>(t, static_cast<float>(value)); break;
@@ -48,6 +58,14 @@ Tensor from_data(const void* data, const Shape& shape, DType dtype) {
 Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0) throw std::invalid_argument("[arange] step must not be zero");
   double count = std::ceil((stop - start) / step);
+  // As NumPy: a NaN bound or step has no length, an infinite one is too large (and converting
+  // either to int64 would be undefined behaviour).
+  if (std::isnan(count))
+    throw std::invalid_argument("[arange] cannot compute length: start=" + std::to_string(start) +
+                                ", stop=" + std::to_string(stop) + ", step=" + std::to_string(step));
+  if (count >= 9.2e18)
+    throw std::invalid_argument("[arange] maximum allowed size exceeded: start=" + std::to_string(start) +
+                                ", stop=" + std::to_string(stop) + ", step=" + std::to_string(step));
   int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
   Tensor t = Tensor::empty({n}, DType::Float32);
   float* p = t.data<float>();
