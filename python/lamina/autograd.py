@@ -77,7 +77,10 @@ class GradientTape:
         return False
 
     def __del__(self):
-        self._release_claim()
+        try:
+            self._release_claim()
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
 
     def __enter__(self):
         if not self._claimed:
