@@ -274,3 +274,13 @@ def test_object_arrays_raise_typeerror_saying_how_to_convert():
         ops.convert_to_tensor(np.array([1, "a"], dtype=object))
     with pytest.raises(TypeError, match="object"):
         ops.add(np.array([1.0, 2.0], dtype=object), 1.0)
+
+
+def test_float_to_int_cast_of_unrepresentable_values_matches_numpy():
+    # NumPy on x86-64: NaN, infinities and out-of-range values become the integer's minimum. The
+    # conversion was undefined behaviour in C++ (caught by -fsanitize=float-cast-overflow, which
+    # -fsanitize=undefined does not include); it is now defined and gives the same numbers.
+    a = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 2.7, -2.7, 2147483520.0, -(2.0 ** 31)], np.float32)
+    with np.errstate(invalid="ignore"):
+        for dtype in ("int32", "int64"):
+            np.testing.assert_array_equal(np.asarray(ops.cast(a, dtype)), a.astype(dtype))

@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <type_traits>
 
 #include "kernels/kernels.hpp"
 #include "op_util.hpp"
@@ -12,6 +14,14 @@ namespace ops {
 using namespace detail;
 
 namespace {
+// Floating -> integer as NumPy gives it on x86-64, without the undefined behaviour of converting
+// a value the integer cannot hold: NaN, infinities and out-of-range values become the minimum.
+template <class TO>
+TO float_to_int(double v) {
+  constexpr double lo = static_cast<double>(std::numeric_limits<TO>::min());  // -2^31 / -2^63, exact
+  return v >= lo && v < -lo ? static_cast<TO>(v) : std::numeric_limits<TO>::min();
+}
+
 // Writes only: a map over the uninitialised buffer would read it first (for bool, loading a byte
 // that is not 0 or 1 is undefined behaviour).
 template <class T>
@@ -73,9 +83,9 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   if (dtype == DType::Float32) return t;
   Tensor r = Tensor::empty({n}, dtype);
   if (dtype == DType::Int32)
-    for (int64_t i = 0; i < n; ++i) r.data<int32_t>()[i] = static_cast<int32_t>(start + i * step);
+    for (int64_t i = 0; i < n; ++i) r.data<int32_t>()[i] = float_to_int<int32_t>(start + i * step);
   else if (dtype == DType::Int64)
-    for (int64_t i = 0; i < n; ++i) r.data<int64_t>()[i] = static_cast<int64_t>(start + i * step);
+    for (int64_t i = 0; i < n; ++i) r.data<int64_t>()[i] = float_to_int<int64_t>(start + i * step);
   else
     return cast(t, dtype);
   return r;
@@ -115,7 +125,10 @@ Tensor random_normal(const Shape& shape, double mean, double stddev, int64_t see
 namespace {
 template <class TI, class TO>
 void cast_loop(const Tensor& x, Tensor& y) {
-  kernels::map1(x.data<TI>(), y.data<TO>(), x.numel(), [](TI v) { return static_cast<TO>(v); });
+  kernels::map1(x.data<TI>(), y.data<TO>(), x.numel(), [](TI v) {
+    if constexpr (std::is_floating_point_v<TI> && std::is_integral_v<TO>) return float_to_int<TO>(v);
+    else return static_cast<TO>(v);
+  });
 }
 template <class TI>
 void cast_from(const Tensor& x, Tensor& y) {
