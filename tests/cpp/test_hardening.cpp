@@ -172,3 +172,23 @@ TEST(Hardening, ArangeAndFullRejectUnrepresentableValues) {
   lt::expect_throw_msg<std::invalid_argument>([&] { ops::full({2}, 3e9, DType::Int32); }, "int32");
   EXPECT_EQ(ops::full({1}, -2147483648.0, DType::Int32).data<int32_t>()[0], std::numeric_limits<int32_t>::min());
 }
+
+TEST(Hardening, ReleaseGraphCutsHistoryAndFreesSavedTensors) {
+  Tensor w = lt::f32({2}, {2, 3});
+  w.set_requires_grad(true);
+  Tensor h, y;
+  {
+    lamina::GradRecording rec;
+    h = ops::multiply(ops::reshape(w, {2}), w);  // the reshape: a view saved by multiply
+    y = ops::sum(h);
+  }
+  EXPECT_GT(w.storage().use_count(), 1);  // the graph's saved tensors share w's storage
+  lamina::release_graph(y);
+  EXPECT_TRUE(y.is_leaf());
+  EXPECT_TRUE(h.is_leaf());  // every tensor reached through the graph loses its history
+  EXPECT_FALSE(h.requires_grad());
+  EXPECT_TRUE(w.requires_grad());  // leaves keep their flag
+  EXPECT_EQ(w.storage().use_count(), 1);  // the saved tensors are gone: an update can be in place
+  EXPECT_FLOAT_EQ(static_cast<float>(y.item()), 13.0f);
+  lamina::release_graph(y);  // nothing left: a no-op
+}
