@@ -1,5 +1,6 @@
 // Elementwise arithmetic, comparisons and basic unary math, with NumPy broadcasting.
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/kernels.hpp"
@@ -402,7 +403,16 @@ Tensor clip(const Tensor& x, double lo, double hi) {
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     dispatch(x.dtype(), [&](auto tag_) {
       using T = decltype(tag_);
-      T l = static_cast<T>(lo), h = static_cast<T>(hi);
+      // bounds beyond the integer range (such as +-inf) clamp to it: converting them would be UB
+      auto bound = [](double v) {
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+          constexpr double mn = static_cast<double>(std::numeric_limits<T>::min());
+          if (!(v > mn)) return std::numeric_limits<T>::min();  // also NaN
+          if (v >= -mn) return std::numeric_limits<T>::max();
+        }
+        return static_cast<T>(v);
+      };
+      T l = bound(lo), h = bound(hi);
       kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [l, h](T v) { return v < l ? l : (v > h ? h : v); });
     });
     return y;
