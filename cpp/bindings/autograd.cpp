@@ -37,6 +37,7 @@ void init_autograd(py::module_& m) {
         py::gil_scoped_release release;
         backward(output, g ? *g : Tensor());
       }, py::arg("output"), py::arg("grad_output") = py::none());
+  m.def("release_graph", &release_graph, py::arg("output"), py::call_guard<py::gil_scoped_release>());
   m.def("gradients", [](const Tensor& output, const std::vector<Tensor>& wrt, std::optional<Tensor> g) {
         std::vector<Tensor> r;
         {

@@ -125,6 +125,17 @@ void backward(const Tensor& output, const Tensor& grad_output) {
   }
 }
 
+void release_graph(const Tensor& output) {
+  if (!output.defined() || !output.grad_fn()) return;
+  // Collect the nodes first (keeping them alive), cutting each tensor's link to its node as it is
+  // reached; dropping `nodes` at the end then frees them without recursion.
+  std::vector<std::shared_ptr<Node>> nodes;
+  nodes.push_back(std::move(output.impl()->grad_fn));
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const Tensor& in : nodes[i]->inputs)
+      if (in.defined() && in.impl()->grad_fn) nodes.push_back(std::move(in.impl()->grad_fn));
+}
+
 std::vector<Tensor> gradients(const Tensor& output, const std::vector<Tensor>& wrt,
                               const Tensor& grad_output) {
   GradMap grads = run_backward(output, grad_output);

@@ -50,17 +50,47 @@ std::string shape_str(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
-  for (int64_t d : shape)
-    if (d == 0) return 0;
+  // The product of the non-zero dimensions must fit too (as NumPy requires): then the product of
+  // any subset of a valid shape's dimensions (outer / inner sizes in kernels) fits as well. A
+  // wrapped product would let a huge shape view a small buffer.
   int64_t n = 1;
-  for (int64_t d : shape)  // a wrapped product would let a huge shape view a small buffer
+  bool empty = false;
+  for (int64_t d : shape) {
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
     if (__builtin_mul_overflow(n, d, &n))
       throw std::invalid_argument("shape " + shape_str(shape) + " has too many elements");
-  return n;
+  }
+  return empty ? 0 : n;
 }
 
 Storage::Storage(size_t nbytes) : data_(allocator::allocate(nbytes)), nbytes_(nbytes) {}
 Storage::~Storage() { allocator::release(data_, nbytes_); }
+
+namespace {
+// Nodes waiting to be destroyed by the outermost ~TensorImpl of this thread (null: none running).
+thread_local std::vector<std::shared_ptr<Node>>* pending_nodes = nullptr;
+}  // namespace
+
+TensorImpl::~TensorImpl() {
+  // Only the last owner of a node can start a deep chain; other owners just drop a count.
+  if (!grad_fn || grad_fn.use_count() > 1) return;
+  if (pending_nodes) {  // inside the loop below: defer instead of recursing
+    pending_nodes->push_back(std::move(grad_fn));
+    return;
+  }
+  std::vector<std::shared_ptr<Node>> work;
+  work.push_back(std::move(grad_fn));
+  pending_nodes = &work;
+  while (!work.empty()) {
+    std::shared_ptr<Node> node = std::move(work.back());
+    work.pop_back();
+    node.reset();  // the node's tensors die here; their own nodes land on `work`
+  }
+  pending_nodes = nullptr;
+}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape)

@@ -4,6 +4,8 @@
         loss = lamina.ops.sum(lamina.ops.square(x @ w))
     dw, = tape.gradient(loss, [w])
 """
+import threading
+
 from lamina import _core
 from lamina.backend import Tensor, convert_to_tensor
 
@@ -19,6 +21,29 @@ def _flatten(structure):
         kind = type(structure)
         return list(structure), lambda vals: kind(vals) if kind is not tuple else tuple(vals)
     return [structure], lambda vals: vals[0]
+
+
+class _Claims:
+    """How many tapes may still differentiate the recorded graph: open ones, persistent ones
+    still alive, and non-persistent ones not yet used. The graph is shared (ops record once, for
+    every open tape), so a tape may release it only when it is the last such tape."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def add(self):
+        with self.lock:
+            self.count += 1
+
+    def remove(self):
+        """Returns True when no tape claims the graph any more."""
+        with self.lock:
+            self.count -= 1
+            return self.count == 0
+
+
+_claims = _Claims()
 
 
 def _core_tensor(x):
@@ -43,8 +68,24 @@ class GradientTape:
         self._scope = None
         self._used = False
         self._watched = []  # leaves this tape switched on: switched off again when it exits
+        self._claimed = False
+
+    def _release_claim(self):
+        if self._claimed:
+            self._claimed = False
+            return _claims.remove()
+        return False
+
+    def __del__(self):
+        try:
+            self._release_claim()
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
 
     def __enter__(self):
+        if not self._claimed:
+            self._claimed = True
+            _claims.add()
         self._scope = _core.GradRecording()
         self._scope.__enter__()
         return self
@@ -86,8 +127,17 @@ class GradientTape:
         else:
             seed = convert_to_tensor(output_gradients, "float32")
         if not target._requires_grad:
+            if not self._persistent:
+                self._release_claim()
             return rebuild([None] * len(core))
-        return rebuild(_core.gradients(target, core, seed))
+        grads = _core.gradients(target, core, seed)
+        # A used non-persistent tape is done (TensorFlow frees its record here). When no other tape
+        # can still use the graph, free it now: the variables' values it saved (Variable._read)
+        # then stop sharing their storage, and the optimizer's update that usually follows writes
+        # the weights in place instead of copying each one first.
+        if not self._persistent and self._release_claim():
+            _core.release_graph(target)
+        return rebuild(grads)
 
 
 class no_grad:

@@ -65,14 +65,37 @@ def standardize_dtype(dtype):
     return name
 
 
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
 def _from_array(arr, dtype=None):
     if dtype is None:
         dtype = _NUMPY_TO_LAMINA.get(arr.dtype)
         if dtype is None:
+            hint = (" Convert it first, for example with np.asarray(x, dtype='float32') (an object "
+                    "array holds Python objects: numbers too large for int64, or mixed types)."
+                    if arr.dtype == object else "")
             raise TypeError(
                 f"Cannot convert an array of dtype {arr.dtype} to a lamina tensor: lamina tensors are "
-                "float32, int32, int64 or bool.")
+                f"float32, int32, int64 or bool.{hint}")
+    if arr.dtype == np.uint64 and dtype != "float32" and arr.size and arr.max() > _INT64_MAX:
+        # int64 is lamina's widest integer: a cast would wrap these to negative numbers.
+        raise ValueError(
+            f"Cannot convert a uint64 array to {dtype}: it holds {int(arr.max())}, larger than the "
+            f"int64 maximum {_INT64_MAX}.")
     return _FROM_NUMPY[dtype](arr)
+
+
+def _from_int(x, dtype):
+    """A Python or NumPy integer: int32 when it fits, else int64 (as lists of ints convert)."""
+    x = int(x)
+    if dtype is None:
+        dtype = "int32" if -(2 ** 31) <= x < 2 ** 31 else "int64"
+    if dtype in ("int64", "int32") and not _INT64_MIN <= x <= _INT64_MAX:
+        raise ValueError(f"Cannot convert {x} to a lamina tensor: it is out of the range of {dtype}.")
+    if dtype == "int64":  # exact (a double holds integers exactly only up to 2**53)
+        return _FROM_NUMPY["int64"](np.array(x, np.int64))
+    return _core.scalar(float(x), dtype)  # an int32 fill out of range raises ValueError
 
 
 def convert_to_tensor(x, dtype=None):
@@ -84,12 +107,13 @@ def convert_to_tensor(x, dtype=None):
     if type(x) is Tensor:
         return x if dtype is None or x.dtype == dtype else _core.cast(x, dtype)
     value = getattr(x, "_lamina_tensor", None)
-    if value is not None:  # a Variable
-        return convert_to_tensor(value, dtype)
+    if value is not None:  # a Variable: its value, or a snapshot of it while recording
+        read = getattr(x, "_read", None)
+        return convert_to_tensor(value if read is None else read(), dtype)
     if isinstance(x, (bool, np.bool_)):
         return _core.scalar(float(x), dtype or "bool")
     if isinstance(x, numbers.Integral):
-        return _core.scalar(float(x), dtype or "int32")
+        return _from_int(x, dtype)
     if isinstance(x, numbers.Real):
         return _core.scalar(float(x), dtype or "float32")
     if isinstance(x, np.ndarray):
@@ -149,25 +173,30 @@ def _tensor_iter(self):
         yield self[i]
 
 
+def _exact_item(t):
+    # _item() goes through a double: int64 values above 2**53 would change.
+    return t._numpy_view().reshape(-1)[0].item() if t.dtype == "int64" else t._item()
+
+
 def _scalar_conversion(kind):
     def convert(self):
         if self.size != 1:
             raise TypeError(f"only tensors with one element can be converted to Python scalars, got shape {self.shape}")
-        return kind(self._item())
+        return kind(_exact_item(self))
     return convert
 
 
 def _tensor_item(self):
     if self.size != 1:
         raise ValueError(f"item(): expected a tensor with one element, got shape {self.shape}")
-    v = self._item()
+    v = _exact_item(self)
     return float(v) if self.dtype == "float32" else bool(v) if self.dtype == "bool" else int(v)
 
 
 def _tensor_index(self):
     if self.dtype not in ("int32", "int64") or self.size != 1:
         raise TypeError("only integer tensors with one element can be used as an index")
-    return int(self._item())
+    return int(_exact_item(self))
 
 
 def _tensor_bool(self):

@@ -30,16 +30,27 @@ def _t(x):
     return x if type(x) is Tensor else convert_to_tensor(x)
 
 
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
 def _shape(shape):
     # operator.index accepts ints (Python, NumPy, int tensors) and rejects floats and strings.
     try:
         if isinstance(shape, (str, bytes)):
             raise TypeError
         if isinstance(shape, (int, np.integer)):
-            return [operator.index(shape)]
-        return [operator.index(d) for d in shape]
+            dims = [operator.index(shape)]
+        else:
+            dims = [operator.index(d) for d in shape]
     except TypeError:
         raise TypeError(f"Expected a shape (a tuple of ints), got {shape!r}") from None
+    # The core takes int64 dimensions: a larger one is a ValueError naming it (not pybind11's
+    # "incompatible function arguments"); the core checks the sign and the total size.
+    for d in dims:
+        if not _INT64_MIN <= d <= _INT64_MAX:
+            raise ValueError(f"Dimension {d} in shape {tuple(dims)} is out of range: a tensor can "
+                             f"hold at most {_INT64_MAX} elements")
+    return dims
 
 
 def _axes(axis):
@@ -438,7 +449,16 @@ def slice(inputs, start_indices, shape):
 def one_hot(x, num_classes, axis=-1, dtype=None):
     """One-hot encoding of integer labels (float32 unless `dtype` is given)."""
     x = _t(x)
-    classes = arange(int(num_classes), dtype=x.dtype if x.dtype != "bool" else "int32")
+    try:
+        num_classes = operator.index(num_classes)
+    except TypeError:
+        raise TypeError(f"one_hot: `num_classes` must be an integer, got {num_classes!r}") from None
+    if num_classes < 0:  # NumPy / TensorFlow reject a negative depth too
+        raise ValueError(f"one_hot: `num_classes` must be a non-negative integer, got {num_classes}")
+    axis = operator.index(axis)
+    if not -(x.ndim + 1) <= axis <= x.ndim:
+        raise ValueError(f"one_hot: axis {axis} is out of bounds for an output of rank {x.ndim + 1}")
+    classes = arange(num_classes, dtype=x.dtype if x.dtype != "bool" else "int32")
     hot = equal(expand_dims(x, -1), classes)
     if axis not in (-1, x.ndim):
         perm = list(range(x.ndim))

@@ -52,7 +52,20 @@ class Variable:
     @property
     def value(self):
         """The current value, as a Tensor (gradients flow to this variable through it)."""
-        return self._lamina_tensor
+        return self._read()
+
+    def _read(self):
+        """The tensor an op computes with. While a GradientTape records, a snapshot that shares
+        this variable's storage: `assign` then writes into new storage (copy-on-write), so the
+        recorded graph keeps the value it was computed with, as TensorFlow's tape does. The
+        snapshot of a trainable variable is recorded as an identity of it, so gradients still
+        reach the variable."""
+        t = self._lamina_tensor
+        if not _core.is_recording():
+            return t
+        if t._requires_grad:
+            return _core.reshape(t, list(t.shape))  # a view with a recorded identity backward
+        return t._detach()
 
     @property
     def shape(self):
@@ -121,7 +134,7 @@ class Variable:
         return bool(self._lamina_tensor)
 
     def __getitem__(self, key):
-        return self._lamina_tensor[key]
+        return self._read()[key]
 
     # Hashing by identity keeps variables usable as dict keys (optimizer slots).
     __hash__ = object.__hash__
@@ -133,4 +146,4 @@ def _install_variable_operators():
              "__gt__", "__ge__", "__neg__", "__pos__", "__abs__"]
     for n in names:
         op = getattr(Tensor, n)
-        setattr(Variable, n, (lambda op: lambda self, *a: op(self._lamina_tensor, *a))(op))
+        setattr(Variable, n, (lambda op: lambda self, *a: op(self._read(), *a))(op))

@@ -2,6 +2,7 @@
 // Small helpers shared by the C++ tests: build tensors from literals, read them back.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,12 @@ inline lamina::Tensor i64(const lamina::Shape& shape, const std::vector<int64_t>
 }
 
 inline std::vector<float> values(const lamina::Tensor& t) {
-  const float* p = t.data<float>();
-  return std::vector<float>(p, p + t.numel());
+  // Sized, then copied: with the (pointer, pointer + int64 count) range constructor inlined into a
+  // range-for, GCC 12's pointer-offset tracking reported -Wfree-nonheap-object (25 lines) at the
+  // vector's destruction in test_nn.cpp.
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  if (!v.empty()) std::memcpy(v.data(), t.data<float>(), v.size() * sizeof(float));
+  return v;
 }
 
 inline void expect_near(const lamina::Tensor& t, const std::vector<float>& want, float tol = 1e-5f) {

@@ -72,4 +72,11 @@ LAMINA_API void backward(const Tensor& output, const Tensor& grad_output = Tenso
 LAMINA_API std::vector<Tensor> gradients(const Tensor& output, const std::vector<Tensor>& wrt,
                                          const Tensor& grad_output = Tensor());
 
+// Drops the recorded history below `output`: every tensor reachable from it through the graph
+// (output included) becomes history-free, as after detach(), and the nodes with their saved
+// tensors are freed. For a finished one-shot gradient computation (a non-persistent
+// GradientTape): the saved values no longer pin the storage of the variables they were read
+// from, so an optimizer can update them in place instead of copying them first.
+LAMINA_API void release_graph(const Tensor& output);
+
 }  // namespace lamina

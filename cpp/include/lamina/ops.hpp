@@ -21,24 +21,29 @@ namespace ops {
 // ---------------------------------------------------------------- creation (creation.cpp)
 LAMINA_API Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
 LAMINA_API Tensor ones(const Shape& shape, DType dtype = DType::Float32);
+// An integer fill that the dtype cannot hold (NaN, inf, out of range) throws std::invalid_argument.
 LAMINA_API Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
 // A 0-d tensor holding `value`.
 LAMINA_API Tensor scalar(double value, DType dtype = DType::Float32);
 // Copies numel(shape) elements of `dtype` from `data`.
 LAMINA_API Tensor from_data(const void* data, const Shape& shape, DType dtype);
-// [start, stop) in steps of `step` (step 0 throws).
+// [start, stop) in steps of `step`. Step 0, a NaN length or an infinite one throws
+// std::invalid_argument (as NumPy).
 LAMINA_API Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::Float32);
 // Seeded random tensors. seed < 0 draws a seed from the global generator (runtime.hpp).
 LAMINA_API Tensor random_uniform(const Shape& shape, double minval = 0.0, double maxval = 1.0,
                                  int64_t seed = -1);
 LAMINA_API Tensor random_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0,
                                 int64_t seed = -1);
-// Converts to another dtype (float -> int truncates toward zero; to bool: x != 0).
+// Converts to another dtype (float -> int truncates toward zero, NaN, inf and out-of-range values
+// give the integer's minimum as NumPy on x86-64; to bool: x != 0).
 LAMINA_API Tensor cast(const Tensor& x, DType dtype);
 
 // ---------------------------------------------------------------- elementwise (elementwise.cpp)
-// Result dtype: float32 if either input is float32, else the wider int (bool counts as int32 for
-// arithmetic). divide and power always return float32.
+// Result dtype: float32 if either input is float32, else the wider int (bool with an int counts
+// as int32); bool with bool stays bool (Keras): add is a logical or, multiply a logical and,
+// subtract throws TypeError. Integers wrap around on overflow, as in NumPy. divide and power
+// always return float32.
 LAMINA_API Tensor add(const Tensor& a, const Tensor& b);
 LAMINA_API Tensor subtract(const Tensor& a, const Tensor& b);
 LAMINA_API Tensor multiply(const Tensor& a, const Tensor& b);

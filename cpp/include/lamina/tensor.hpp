@@ -25,7 +25,9 @@ LAMINA_API const char* dtype_name(DType dtype);   // "float32", "int32", "int64"
 LAMINA_API size_t dtype_size(DType dtype);        // bytes per element
 LAMINA_API DType dtype_from_name(const std::string& name);  // throws TypeError for other names
 LAMINA_API std::string shape_str(const Shape& shape);        // Python style: "(8, 8)", "(3,)", "()"
-LAMINA_API int64_t shape_numel(const Shape& shape);  // std::invalid_argument if it overflows int64
+// Number of elements. std::invalid_argument when the product of the non-zero dimensions overflows
+// int64 (as NumPy, a shape with a 0 must still have a representable size).
+LAMINA_API int64_t shape_numel(const Shape& shape);
 
 // Raw, aligned, allocator-owned bytes. Returned to the allocator's cache when the last user goes.
 class LAMINA_API Storage {
@@ -46,7 +48,15 @@ struct Node;  // autograd graph node (autograd.hpp)
 
 // The shared state behind a Tensor handle. Users work with Tensor; this is visible only so the
 // accessors below can be inline.
-struct TensorImpl {
+struct LAMINA_API TensorImpl {
+  TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  // Frees the graph below this tensor without recursion: a node that dies here is put on a
+  // per-thread work list and destroyed by a loop, so a graph of millions of ops (each node holding
+  // its inputs, each input holding its node) is freed in constant stack depth.
+  ~TensorImpl();
+
   std::shared_ptr<Storage> storage;
   Shape shape;
   int64_t numel = 0;

@@ -1,6 +1,7 @@
 // Reductions along the middle axis of an (outer, n, inner) view.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "kernels.hpp"
 
@@ -87,7 +88,8 @@ void reduce_int(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t
       T acc = kind == Reduce::Sum ? T(0) : p[0];
       for (int64_t j = kind == Reduce::Sum ? 0 : 1; j < n; ++j) {
         T v = p[j * inner];
-        if (kind == Reduce::Sum) acc += v;
+        if (kind == Reduce::Sum)  // wraps around as NumPy's and Keras's int32/int64 sums do (no UB)
+          acc = static_cast<T>(static_cast<std::make_unsigned_t<T>>(acc) + static_cast<std::make_unsigned_t<T>>(v));
         else if (kind == Reduce::Max) acc = v > acc ? v : acc;
         else acc = v < acc ? v : acc;
       }

@@ -1,7 +1,10 @@
 // Creation ops and dtype casts.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <type_traits>
 
 #include "kernels/kernels.hpp"
 #include "op_util.hpp"
@@ -11,14 +14,31 @@ namespace ops {
 using namespace detail;
 
 namespace {
+// Floating -> integer as NumPy gives it on x86-64, without the undefined behaviour of converting
+// a value the integer cannot hold: NaN, infinities and out-of-range values become the minimum.
+template <class TO>
+TO float_to_int(double v) {
+  constexpr double lo = static_cast<double>(std::numeric_limits<TO>::min());  // -2^31 / -2^63, exact
+  return v >= lo && v < -lo ? static_cast<TO>(v) : std::numeric_limits<TO>::min();
+}
+
+// Writes only: a map over the uninitialised buffer would read it first (for bool, loading a byte
+// that is not 0 or 1 is undefined behaviour).
 template <class T>
 void fill(Tensor& t, T v) {
-  T* p = t.data<T>();
-  kernels::map1(p, p, t.numel(), [v](T) { return v; });
+  std::fill_n(t.data<T>(), t.numel(), v);
 }
 }  // namespace
 
 Tensor full(const Shape& shape, double value, DType dtype) {
+  // An integer fill must be representable (converting NaN, inf or an out-of-range double to an
+  // integer is undefined behaviour; torch refuses it too).
+  const bool fits = dtype == DType::Int32   ? value > -2147483649.0 && value < 2147483648.0
+                    : dtype == DType::Int64 ? value >= -9223372036854775808.0 && value < 9223372036854775808.0
+                                            : true;
+  if (!fits)
+    throw std::invalid_argument("[full] fill value " + std::to_string(value) + " does not fit dtype " +
+                                dtype_name(dtype));
   Tensor t = Tensor::empty(shape, dtype);
   switch (dtype) {
     case DType::Float32: fill<float>(t, static_cast<float>(value)); break;
@@ -48,6 +68,14 @@ Tensor from_data(const void* data, const Shape& shape, DType dtype) {
 Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0) throw std::invalid_argument("[arange] step must not be zero");
   double count = std::ceil((stop - start) / step);
+  // As NumPy: a NaN bound or step has no length, an infinite one is too large (and converting
+  // either to int64 would be undefined behaviour).
+  if (std::isnan(count))
+    throw std::invalid_argument("[arange] cannot compute length: start=" + std::to_string(start) +
+                                ", stop=" + std::to_string(stop) + ", step=" + std::to_string(step));
+  if (count >= 9.2e18)
+    throw std::invalid_argument("[arange] maximum allowed size exceeded: start=" + std::to_string(start) +
+                                ", stop=" + std::to_string(stop) + ", step=" + std::to_string(step));
   int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
   Tensor t = Tensor::empty({n}, DType::Float32);
   float* p = t.data<float>();
@@ -55,9 +83,9 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   if (dtype == DType::Float32) return t;
   Tensor r = Tensor::empty({n}, dtype);
   if (dtype == DType::Int32)
-    for (int64_t i = 0; i < n; ++i) r.data<int32_t>()[i] = static_cast<int32_t>(start + i * step);
+    for (int64_t i = 0; i < n; ++i) r.data<int32_t>()[i] = float_to_int<int32_t>(start + i * step);
   else if (dtype == DType::Int64)
-    for (int64_t i = 0; i < n; ++i) r.data<int64_t>()[i] = static_cast<int64_t>(start + i * step);
+    for (int64_t i = 0; i < n; ++i) r.data<int64_t>()[i] = float_to_int<int64_t>(start + i * step);
   else
     return cast(t, dtype);
   return r;
@@ -97,7 +125,10 @@ Tensor random_normal(const Shape& shape, double mean, double stddev, int64_t see
 namespace {
 template <class TI, class TO>
 void cast_loop(const Tensor& x, Tensor& y) {
-  kernels::map1(x.data<TI>(), y.data<TO>(), x.numel(), [](TI v) { return static_cast<TO>(v); });
+  kernels::map1(x.data<TI>(), y.data<TO>(), x.numel(), [](TI v) {
+    if constexpr (std::is_floating_point_v<TI> && std::is_integral_v<TO>) return float_to_int<TO>(v);
+    else return static_cast<TO>(v);
+  });
 }
 template <class TI>
 void cast_from(const Tensor& x, Tensor& y) {

@@ -15,7 +15,10 @@ Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, const st
                                 (kernel.dim() == 2 ? std::to_string(kernel.shape()[0]) : std::string("in")) +
                                 ") and a kernel (in, units), got shapes " + shape_str(x.shape()) + " and " +
                                 shape_str(kernel.shape()));
-  const int64_t in = kernel.shape()[0], units = kernel.shape()[1], rows = x.numel() / (in == 0 ? 1 : in);
+  // rows = product of the leading axes (not numel / in, which is 0 / 0 when in == 0: the output
+  // then still has rows, each equal to the bias)
+  const int64_t in = kernel.shape()[0], units = kernel.shape()[1];
+  const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
   if (bias.defined()) {
     require_float(bias, op);
     if (bias.dim() != 1 || bias.shape()[0] != units)

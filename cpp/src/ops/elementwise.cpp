@@ -1,5 +1,7 @@
 // Elementwise arithmetic, comparisons and basic unary math, with NumPy broadcasting.
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include "kernels/kernels.hpp"
 #include "op_util.hpp"
@@ -35,10 +37,32 @@ void dispatch(DType dt, F f) {
   }
 }
 
+// Result dtype of add, subtract, multiply, maximum, minimum (Keras's result_type): bool with bool
+// stays bool, otherwise the wider of the two (bool counts as the narrowest).
 DType arith_dtype(DType a, DType b) {
   if (a == DType::Float32 || b == DType::Float32) return DType::Float32;
   if (a == DType::Int64 || b == DType::Int64) return DType::Int64;
-  return DType::Int32;  // int32 and bool
+  if (a == DType::Bool && b == DType::Bool) return DType::Bool;
+  return DType::Int32;  // int32, or int32 with bool
+}
+
+// f(x, y) with integers wrapping around in two's complement, as NumPy's int32/int64 arithmetic
+// does (computed on the unsigned type: signed overflow is undefined behaviour in C++). Floats and
+// bools go straight to f (for bools, the int result converts to bool: + is or, * is and).
+template <class T, class F>
+T wrapping(T x, T y, F f) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(f(static_cast<U>(x), static_cast<U>(y)));
+  } else {
+    return static_cast<T>(f(x, y));
+  }
+}
+
+// -x, wrapping as NumPy does (-INT_MIN == INT_MIN).
+template <class T>
+T wrapping_negate(T v) {
+  return wrapping(T(0), v, [](auto x, auto y) { return x - y; });
 }
 
 // out = f(a, b) computed in dtype `dt` (inputs cast to it), output dtype `out_dt`.
@@ -98,7 +122,9 @@ Tensor fmap2(const Tensor& a, const Tensor& b, F f) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = arith("add", a, b, [](auto x, auto y) { return x + y; });
+  Tensor out = arith("add", a, b, [](auto x, auto y) {
+    return wrapping(x, y, [](auto p, auto q) { return p + q; });
+  });
   if (out.dtype() == DType::Float32 && recording({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
     // d(a+b) = g, g (each summed down to its input's shape)
@@ -110,7 +136,12 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor subtract(const Tensor& a, const Tensor& b) {
-  Tensor out = arith("subtract", a, b, [](auto x, auto y) { return x - y; });
+  if (a.defined() && b.defined() && a.dtype() == DType::Bool && b.dtype() == DType::Bool)
+    throw TypeError("[subtract] not defined for two bool tensors (as in NumPy and Keras): use "
+                    "logical_xor, or cast to int32 first");
+  Tensor out = arith("subtract", a, b, [](auto x, auto y) {
+    return wrapping(x, y, [](auto p, auto q) { return p - q; });
+  });
   if (out.dtype() == DType::Float32 && recording({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
     // d(a-b) = g, -g
@@ -123,7 +154,9 @@ Tensor subtract(const Tensor& a, const Tensor& b) {
 }
 
 Tensor multiply(const Tensor& a, const Tensor& b) {
-  Tensor out = arith("multiply", a, b, [](auto x, auto y) { return x * y; });
+  Tensor out = arith("multiply", a, b, [](auto x, auto y) {
+    return wrapping(x, y, [](auto p, auto q) { return p * q; });
+  });
   if (out.dtype() == DType::Float32 && recording({&a, &b})) {
     // d(a*b) = g*b, g*a
     record(out, "multiply", {a, b}, [a, b](const Tensor& g, const std::vector<bool>& need) {
@@ -275,7 +308,7 @@ Tensor negative(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch(x.dtype(), [&](auto tag_) {
     using T = decltype(tag_);
-    kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [](T v) { return static_cast<T>(-v); });
+    kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [](T v) { return wrapping_negate(v); });
   });
   // d(-x) = -g
   if (x.dtype() == DType::Float32 && recording({&x}))
@@ -291,7 +324,11 @@ Tensor abs(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch(x.dtype(), [&](auto tag_) {
     using T = decltype(tag_);
-    kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [](T v) { return v < T(0) ? static_cast<T>(-v) : v; });
+    // as NumPy: abs(-0.0) == 0.0, abs(INT_MIN) == INT_MIN
+    kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [](T v) {
+      if constexpr (std::is_floating_point_v<T>) return std::fabs(v);
+      else return v < T(0) ? wrapping_negate(v) : v;
+    });
   });
   // d|x| = g * sign(x)
   if (x.dtype() == DType::Float32 && recording({&x}))
@@ -314,7 +351,9 @@ Tensor sign(const Tensor& x) {
 
 Tensor square(const Tensor& x) {
   check_defined(x, "square");
-  Tensor y = multiply(x.detach(), x.detach());
+  // bool squares to int32 (Keras), not to bool as bool * bool does
+  Tensor xd = x.dtype() == DType::Bool ? cast(x, DType::Int32) : x.detach();
+  Tensor y = multiply(xd, xd);
   // d x^2 = 2 x g
   if (y.dtype() == DType::Float32 && recording({&x}))
     record(y, "square", {x}, [x](const Tensor& g, const std::vector<bool>&) {
@@ -370,7 +409,16 @@ Tensor clip(const Tensor& x, double lo, double hi) {
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     dispatch(x.dtype(), [&](auto tag_) {
       using T = decltype(tag_);
-      T l = static_cast<T>(lo), h = static_cast<T>(hi);
+      // bounds beyond the integer range (such as +-inf) clamp to it: converting them would be UB
+      auto bound = [](double v) {
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+          constexpr double mn = static_cast<double>(std::numeric_limits<T>::min());
+          if (!(v > mn)) return std::numeric_limits<T>::min();  // also NaN
+          if (v >= -mn) return std::numeric_limits<T>::max();
+        }
+        return static_cast<T>(v);
+      };
+      T l = bound(lo), h = bound(hi);
       kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [l, h](T v) { return v < l ? l : (v > h ? h : v); });
     });
     return y;

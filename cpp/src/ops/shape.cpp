@@ -12,19 +12,23 @@ using namespace detail;
 Tensor reshape(const Tensor& x, const Shape& shape_in) {
   check_defined(x, "reshape");
   Shape shape = shape_in;
-  int64_t known = 1, infer = -1;
+  int64_t known = 1, infer = -1;  // known: product of the given non-zero dimensions
+  bool has_zero = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
       if (infer >= 0) throw std::invalid_argument("[reshape] can only infer one dimension, got shape " + shape_str(shape_in));
       infer = static_cast<int64_t>(i);
     } else if (shape[i] < 0) {
       throw std::invalid_argument("[reshape] invalid dimension in shape " + shape_str(shape_in));
-    } else {
-      known *= shape[i];
+    } else if (shape[i] == 0) {
+      has_zero = true;
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      throw std::invalid_argument("[reshape] cannot reshape a tensor of shape " + shape_str(x.shape()) +
+                                  " into shape " + shape_str(shape_in) + ": it has too many elements");
     }
   }
   if (infer >= 0) {
-    if (known == 0 || x.numel() % known != 0)
+    if (has_zero || x.numel() % known != 0)
       throw std::invalid_argument("[reshape] cannot reshape a tensor of shape " + shape_str(x.shape()) +
                                   " into shape " + shape_str(shape_in));
     shape[infer] = x.numel() / known;
