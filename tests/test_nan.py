@@ -405,6 +405,8 @@ def test_same_pooling_with_a_window_of_2_40_takes_one_pass():
         "for p in (2 ** 40, 2 ** 62, (3, 2 ** 40)):\n"
         "    for op in (ops.max_pool, ops.average_pool):\n"
         "        assert op(x, p, strides=1, padding='same').shape == x.shape\n"
+        "# the layers refuse sizes past lamina.utils.limits.MAX_DIMENSION (2**31 - 1): the largest they take\n"
+        "for p in (2 ** 31 - 1, (3, 2 ** 31 - 1)):\n"
         "    assert layers.MaxPooling2D(p, strides=1, padding='same')(x).shape == x.shape\n"
         "    ph, pw = (p, p) if isinstance(p, int) else p\n"
         "    want = (2, -(-5 // ph), -(-7 // pw), 3)\n"
