@@ -1088,8 +1088,8 @@ def squeeze_grad(data):
 
 
 def squeeze_errors(data):
-    shape = data.draw(shapes(1, 3, 2, 4), label="shape")
-    axis = data.draw(st.integers(0, len(shape) - 1))
+    shape = data.draw(shapes(1, 3, 0, 4).filter(lambda s: any(d != 1 for d in s)), label="shape")
+    axis = data.draw(st.sampled_from([i for i, d in enumerate(shape) if d != 1]))  # sizes 0 and > 1
     return (lambda: ops.squeeze(np.zeros(shape, np.float32), axis)), (ValueError,)
 
 
