@@ -38,17 +38,17 @@ from properties_ops import PROPS, TINY32, Call, any_input, shapes
 # merges, delete the entry (the test then passes; strict=False keeps an early fix from failing).
 KNOWN_DEFECTS = {
     # NaN dropped / +inf mishandled (issue 12 item 4)
+    # (argmax, argmin and clip, also named there, already propagate NaN here: not marked)
     ("relu", "special"), ("max", "special"), ("min", "special"), ("maximum", "special"),
-    ("minimum", "special"), ("argmax", "special"), ("argmin", "special"), ("clip", "special"),
-    ("max_pool", "special"), ("softmax", "special"), ("log_softmax", "special"),
+    ("minimum", "special"), ("max_pool", "special"), ("softmax", "special"), ("log_softmax", "special"),
     ("dense", "special"), ("conv", "special"), ("sparse_categorical_crossentropy", "special"),
     # add(bool, bool) gives int32, Keras: bool (item 6)
     ("add", "bool_inputs"), ("multiply", "bool_inputs"), ("maximum", "bool_inputs"), ("minimum", "bool_inputs"),
     # uint64 >= 2**63 wraps; zeros((2**63,)) pybind error; arange(0, nan); one_hot(x, -3) (item 6)
     ("convert_to_tensor", "errors"), ("zeros", "errors"), ("ones", "errors"), ("full", "errors"),
     ("arange", "errors"), ("one_hot", "errors"),
-    # abs(INT_MIN) undefined behaviour; int32 sum overflow (item 9)
-    ("abs", "int_limits"), ("absolute", "int_limits"), ("sum", "int_limits"),
+    # (abs(INT_MIN) and the int32 sum overflow, item 9, are undefined behaviour that gives the
+    # wrapped result in this build: test_int_limits passes; the sanitizer build is what sees them)
     # dense with 0 input features returns uninitialised memory (item 3)
     ("dense", "edge"),
 }
@@ -111,7 +111,7 @@ def test_every_op_has_a_property():
     exported = set(ops.__all__)
     defined = {n for n, f in vars(ops).items()
                if inspect.isfunction(f) and not n.startswith("_") and f.__module__ == "lamina.ops"}
-    assert defined <= exported | {"relu"}, f"public functions missing from __all__: {sorted(defined - exported)}"
+    assert defined <= exported, f"public functions missing from __all__: {sorted(defined - exported)}"
     missing = sorted(exported - set(PROPS))
     assert not missing, f"ops without a property entry in tests/properties_ops.py: {missing}"
     stale = sorted(set(PROPS) - exported)
