@@ -397,8 +397,11 @@ def param_grad(name, ref, param_name, values, kinks=()):
 
 
 def np_power(a, b):
+    """C99 / IEEE pow, as lamina and torch's tensor-tensor pow: pow(-inf, 0.5) = inf. NumPy's scalar
+    path turns x ** 0.5 into sqrt(x) (nan there), so the reference always runs on 1-d arrays."""
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
     with np.errstate(all="ignore"):
-        return np.power(a, b)
+        return np.power(np.atleast_1d(a), np.atleast_1d(b)).reshape(shape)
 
 
 BINARY = {
