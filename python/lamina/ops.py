@@ -241,8 +241,15 @@ def sqrt(x):
 
 
 def clip(x, x_min, x_max):
-    """`x` limited to [x_min, x_max]."""
-    return _core.clip(_t(x), float(x_min), float(x_max))
+    """`x` limited to [x_min, x_max]. The result dtype is Keras's `result_type(x, x_min, x_max)`:
+    float bounds make an integer `x` float32, and a bool `x` becomes int32."""
+    x = _t(x)
+    if x.dtype != "float32" and any(isinstance(v, (float, np.floating)) or getattr(v, "dtype", None) == "float32"
+                                    for v in (x_min, x_max)):
+        x = _core.cast(x, "float32")
+    elif x.dtype == "bool":
+        x = _core.cast(x, "int32")
+    return _core.clip(x, float(x_min), float(x_max))
 
 
 # ---------------------------------------------------------------- activations
@@ -254,6 +261,9 @@ def _f(x):
 
 
 def relu(x):
+    x = _t(x)
+    if x.dtype in ("int32", "int64"):  # Keras keeps integer dtypes: max(x, 0) in the same dtype
+        return _core.maximum(x, _core.scalar(0.0, x.dtype))
     return _core.relu(_f(x))
 
 
