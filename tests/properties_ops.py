@@ -1249,6 +1249,11 @@ def full_forward(data, special):
     with np.errstate(invalid="ignore"):
         if want_dtype != "float32":
             assume(math.isfinite(v))
+        if want_dtype in ("int32", "int64"):
+            # a fill the dtype cannot hold raises ValueError (as torch; NumPy casts it to garbage):
+            # tests/test_hardening_core.py tests that
+            info = np.iinfo(want_dtype)
+            assume(info.min <= np.trunc(v) <= info.max)
         want = np.full(shape, np.trunc(v) if want_dtype in ("int32", "int64") else v).astype(_np_dtype(want_dtype))
     return Call(lambda: ops.full(shape, v, dtype=dtype), want, want_dtype, signed_zero=True)
 

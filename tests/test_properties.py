@@ -33,50 +33,13 @@ import lamina
 from lamina import ops
 from properties_ops import PROPS, TINY32, Call, any_input, shapes
 
-# Known defects of issue 12 being fixed on other branches (h12-nan: NaN propagation in kernels;
-# h12-core: dtypes, conversions, bounds). Each entry xfails exactly one (op, property); when the fix
-# merges, delete the entry (the test then passes; strict=False keeps an early fix from failing).
-KNOWN_DEFECTS = {
-    # NaN dropped / +inf mishandled (issue 12 item 4)
-    # (argmax, argmin and clip, also named there, already propagate NaN here: not marked)
-    ("relu", "special"), ("max", "special"), ("min", "special"), ("maximum", "special"),
-    ("minimum", "special"), ("max_pool", "special"), ("softmax", "special"), ("log_softmax", "special"),
-    ("dense", "special"), ("conv", "special"), ("sparse_categorical_crossentropy", "special"),
-    # add(bool, bool) gives int32, Keras: bool (item 6)
-    ("add", "bool_inputs"), ("multiply", "bool_inputs"), ("maximum", "bool_inputs"), ("minimum", "bool_inputs"),
-    # uint64 >= 2**63 wraps; zeros((2**63,)) pybind error; arange(0, nan); one_hot(x, -3) (item 6)
-    ("convert_to_tensor", "errors"), ("zeros", "errors"), ("ones", "errors"), ("full", "errors"),
-    ("arange", "errors"), ("one_hot", "errors"),
-    # (abs(INT_MIN) and the int32 sum overflow, item 9, are undefined behaviour that gives the
-    # wrapped result in this build: test_int_limits passes; the sanitizer build is what sees them)
-    # dense with 0 input features returns uninitialised memory (item 3)
-    ("dense", "edge"),
-}
-XFAIL_REASON = "issue 12: fixed on branch h12-nan/h12-core"
-
-# Defects this net found in the C++ kernels, reported with issue 12 and not fixed on this branch
-# (C++ is being edited elsewhere). Same handling: delete the entry when the fix lands.
-NEW_DEFECTS = {
-    # sigmoid's kernel loses relative accuracy for negative x: 8e-4 at x = -8.87
-    # (ops.sigmoid(-8.0) = 3.3543e-4, NumPy/torch 3.3535e-4); silu = x * sigmoid(x) inherits it
-    ("sigmoid", "forward"): "sigmoid relative error up to 8e-4 for x < -5",
-    ("sigmoid", "special"): "sigmoid relative error up to 8e-4 for x < -5",
-    ("silu", "forward"): "silu relative error up to 8e-4 for x < -5 (sigmoid)",
-    ("silu", "special"): "silu relative error up to 8e-4 for x < -5 (sigmoid)",
-    ("swish", "forward"): "swish relative error up to 8e-4 for x < -5 (sigmoid)",
-    ("swish", "special"): "swish relative error up to 8e-4 for x < -5 (sigmoid)",
-    # ops.sign(nan) is 0.0; NumPy, torch and TensorFlow give nan
-    ("sign", "special"): "sign(nan) is 0, NumPy: nan",
-    # ops.log of a subnormal float32 is log(FLT_MIN) = -87.34 on the vector path (8+ elements):
-    # ops.log(np.full(8, 1e-40, np.float32)) -> -87.34, NumPy and lamina's scalar path -92.10
-    ("log", "forward"): "vector log clamps subnormal inputs to FLT_MIN",
-    ("log", "special"): "vector log clamps subnormal inputs to FLT_MIN",
-    # ops.abs(-0.0) is -0.0; NumPy, torch: 0.0
-    ("abs", "special"): "abs(-0.0) is -0.0, NumPy: 0.0",
-    ("absolute", "special"): "abs(-0.0) is -0.0, NumPy: 0.0",
-    ("abs", "forward"): "abs(-0.0) is -0.0, NumPy: 0.0",
-    ("absolute", "forward"): "abs(-0.0) is -0.0, NumPy: 0.0",
-}
+# Known defects: (op, property) pairs xfailed (strict=False) with the reason, one entry each, to be
+# deleted when the fix lands. Both are empty: every defect this net found during issue 12 (NaN
+# dropped, bool rules, conversions, dense with 0 features, sigmoid's accuracy, sign(nan), log of
+# subnormals, abs(-0.0)) is fixed. Add an entry only for a defect with an open issue.
+KNOWN_DEFECTS = set()
+XFAIL_REASON = "known defect (see the open issues)"
+NEW_DEFECTS = {}
 
 # Result dtypes where lamina knowingly differs from Keras: properties_ops.LAMINA_DTYPE_DEVIATIONS.
 

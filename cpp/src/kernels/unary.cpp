@@ -1,5 +1,7 @@
 // Vectorised transcendental functions (Eigen's SIMD exp/log/tanh/logistic/erf), split into chunks
 // across threads for large arrays.
+#include <limits>
+
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 
@@ -34,13 +36,27 @@ void vexp(const float* x, float* y, int64_t n) {
   chunked(x, y, n, [](const CMap& a, MMap& b) { b = a.exp(); });
 }
 void vlog(const float* x, float* y, int64_t n) {
-  chunked(x, y, n, [](const CMap& a, MMap& b) { b = a.log(); });
+  // Eigen's log flushes subnormal inputs to FLT_MIN (log(1e-40) came out as -87.34, not -92.10):
+  // scale them by 2**24 into the normal range and subtract 24 * log(2). Zero, negatives and NaN
+  // keep their results (-inf, NaN, NaN).
+  chunked(x, y, n, [](const CMap& a, MMap& b) {
+    constexpr float kScale = 16777216.f, kLogScale = 16.635532333438686f;
+    const auto tiny = a < std::numeric_limits<float>::min();
+    b = tiny.select(a * kScale, a).log() - tiny.select(Arr::Constant(a.size(), kLogScale), Arr::Zero(a.size()));
+  });
 }
 void vtanh(const float* x, float* y, int64_t n) {
   chunked(x, y, n, [](const CMap& a, MMap& b) { b = a.tanh(); });
 }
 void vsigmoid(const float* x, float* y, int64_t n) {
-  chunked(x, y, n, [](const CMap& a, MMap& b) { b = a.logistic(); });
+  // e / (1 + e) for x < 0 and 1 / (1 + e) for x >= 0, with e = exp(-|x|): accurate to a few ulp
+  // relative to the result on both sides (Eigen's logistic was off by up to 8e-4 relative for
+  // x < -5); NaN stays NaN, -inf gives 0 and +inf 1
+  chunked(x, y, n, [](const CMap& a, MMap& b) {
+    const Arr e = (-a.abs()).exp();
+    const Arr q = (e + 1.f).inverse();
+    b = (a < 0.f).select(e * q, q);
+  });
 }
 void verf(const float* x, float* y, int64_t n) {
   chunked(x, y, n, [](const CMap& a, MMap& b) { b = a.erf(); });

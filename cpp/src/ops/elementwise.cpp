@@ -59,10 +59,12 @@ T wrapping(T x, T y, F f) {
   }
 }
 
-// -x, wrapping as NumPy does (-INT_MIN == INT_MIN).
+// -x, wrapping as NumPy does (-INT_MIN == INT_MIN); floats flip the sign bit (-(0.0) == -0.0,
+// which 0 - x would lose).
 template <class T>
 T wrapping_negate(T v) {
-  return wrapping(T(0), v, [](auto x, auto y) { return x - y; });
+  if constexpr (std::is_floating_point_v<T>) return -v;
+  else return wrapping(T(0), v, [](auto x, auto y) { return x - y; });
 }
 
 // out = f(a, b) computed in dtype `dt` (inputs cast to it), output dtype `out_dt`.
