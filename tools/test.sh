@@ -23,13 +23,13 @@ step() {
   (set -e; "$@")
   rc=$?
   set -e
-  TIMES+=("$(printf '%-12s %5d s' "$name" $(($(date +%s) - t0)))")
+  TIMES+=("$(printf '%-12s %5d s%s' "$name" $(($(date +%s) - t0)) "$([ $rc -eq 0 ] || echo "  FAILED (exit $rc)")")")
   echo "=== $name: $(($(date +%s) - t0)) s (exit $rc)"
   if [ $rc -ne 0 ]; then
-    summary
-    exit $rc
+    FAILED+=("$name")
   fi
 }
+FAILED=()
 summary() {
   echo "=== times"
   printf '  %s\n' "${TIMES[@]}"
@@ -78,9 +78,15 @@ cpp_tests() {
 
 export KERAS_BACKEND=torch HYPOTHESIS_PROFILE=ci
 step install install
+[ ${#FAILED[@]} -eq 0 ] || { summary; exit 1; }
+# Every net runs even when one before it fails: one run shows every failure there is.
 step pytest run_pytest tests --ignore=tests/test_properties.py --ignore=tests/test_corpus.py
 step properties eval 'need tests/test_properties.py; run_pytest tests/test_properties.py'
 step corpus eval 'need tests/test_corpus.py; run_pytest tests/test_corpus.py'
 step sanitizer bash tools/sanitize.sh
 step ctest cpp_tests
 summary
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo "FAILED: ${FAILED[*]}" >&2
+  exit 1
+fi
