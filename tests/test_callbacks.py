@@ -533,3 +533,35 @@ def test_callbacks_get_python_floats_and_batch_logs_by_keyword():
     assert list(got["batch"]) == ["loss", "mae"]
     assert list(got["epoch"]) == ["loss", "mae", "val_loss", "val_mae"]
     assert all(type(v) is float for v in list(got["batch"].values()) + list(got["epoch"].values()))
+
+
+def test_fit_validation_calls_the_test_hooks_as_keras(capsys):
+    # Keras 3.15 (torch backend) prints, for this callback and fit(..., validation_data=...) with 2
+    # validation batches and 2 epochs: test_begin, test_batch_end 0, test_batch_end 1, test_end,
+    # once per epoch, each after that epoch's train batches; the progress bar prints no test lines.
+    seen = []
+
+    class Recorder(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(f"train_batch_end {batch}")
+
+        def on_test_begin(self, logs=None):
+            seen.append("test_begin")
+
+        def on_test_batch_end(self, batch, logs=None):
+            seen.append(f"test_batch_end {batch}")
+
+        def on_test_end(self, logs=None):
+            seen.append(f"test_end {sorted(logs)}")
+
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    model.fit(x, y, batch_size=4, epochs=2, validation_data=(x, y), validation_batch_size=2,
+              callbacks=[Recorder()], verbose=1)
+    epoch = ["train_batch_end 0", "test_begin", "test_batch_end 0", "test_batch_end 1",
+             "test_end ['loss', 'mae']"]
+    assert seen == epoch * 2
+    out = capsys.readouterr().out
+    assert out.count("Epoch ") == 2 and "val_loss" in out
+    assert not re.search(r"^\s*[12]/2 ", out, re.M)  # no bar of the 2 validation batches inside fit

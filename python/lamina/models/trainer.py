@@ -407,7 +407,11 @@ class Trainer:
                 break  # no epoch without a step (its logs would be the previous epoch's)
             epoch_logs = dict(logs)
             if val_data is not None and _should_validate(epoch, validation_freq):
-                val_logs = self._evaluate_data(val_data)
+                # as Keras 3's fit, which calls evaluate with its callbacks: on_test_begin, the test
+                # batches, on_test_end (the progress bar stays quiet for them inside fit)
+                cbs.on_test_begin()
+                val_logs = self._evaluate_data(val_data, cbs)
+                cbs.on_test_end(val_logs)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training or getattr(data, "exhausted", False):
