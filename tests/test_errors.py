@@ -276,3 +276,13 @@ def test_conv_with_a_dilated_window_past_int64_is_a_value_error():
     # a large dilation that fits still works: "same" keeps the shape, only the centre tap is inside
     y = ops.conv(x, k, dilation_rate=2**40, padding="same")
     np.testing.assert_array_equal(np.asarray(y), np.full((1, 5, 5, 4), 2.0, np.float32))
+
+
+def test_max_pool_gradient_on_an_image_past_int32_positions_is_a_value_error():
+    # the backward's argmax keeps positions as int32: an image of more than 2**31 - 1 positions would
+    # wrap them. A 0-channel image has the geometry without the memory.
+    x = ops.convert_to_tensor(np.zeros((1, 2 ** 16, 2 ** 16, 0), np.float32))
+    assert ops.max_pool(x, 2).shape == (1, 2 ** 15, 2 ** 15, 0)  # inference keeps no argmax
+    with lamina.GradientTape() as tape:
+        tape.watch(x)
+        _raises(ValueError, lambda: ops.max_pool(x, 2), "[max_pool2d]", "2**31 - 1", "(1, 65536, 65536, 0)")

@@ -261,6 +261,10 @@ Tensor pool2d(const Tensor& x, const std::vector<int64_t>& pool_size, const std:
   const int64_t N = x.shape()[0], in_sz = g.h * g.w * g.c, out_sz = g.oh * g.ow * g.c;
   Tensor y = Tensor::empty({N, g.oh, g.ow, g.c}, DType::Float32);
   const bool rec = recording({&x});
+  // the gradient's argmax holds a position in the image (ih * w + iw) as int32
+  if (is_max && rec && g.h * g.w > INT32_MAX)
+    throw std::invalid_argument(tag(op) + "the gradient of max pooling supports images of at most 2**31 - 1 "
+                                "positions (height * width), got an input of shape " + shape_str(x.shape()));
   Tensor argmax = (is_max && rec) ? Tensor::empty(y.shape(), DType::Int32) : Tensor();
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
