@@ -1,6 +1,7 @@
 #pragma once
 // Internal: raw compute on contiguous buffers. Kernels know nothing about autodiff or argument
-// checking (ops do both); Eigen and OpenMP are used here and nowhere above.
+// checking (ops do both). Eigen is used only here; OpenMP mostly here (a few loops in cpp/src/ops,
+// conv, dense and normalization, are still to move down: issue 13).
 #include <omp.h>
 
 #include <cstdint>
@@ -167,7 +168,6 @@ void vexp(const float* x, float* y, int64_t n);
 void vlog(const float* x, float* y, int64_t n);
 void vtanh(const float* x, float* y, int64_t n);
 void vsigmoid(const float* x, float* y, int64_t n);
-void verf(const float* x, float* y, int64_t n);
 
 // ------------------------------------------------------------------ softmax family (softmax.cpp)
 // Along the middle axis of (outer, n, inner).

@@ -1,9 +1,8 @@
-// Vectorised transcendental functions (Eigen's SIMD exp/log/tanh/logistic/erf), split into chunks
+// Vectorised transcendental functions (Eigen's SIMD exp/log/tanh; sigmoid from exp), split into chunks
 // across threads for large arrays.
 #include <limits>
 
 #include <Eigen/Core>
-#include <unsupported/Eigen/SpecialFunctions>
 
 #include "kernels.hpp"
 
@@ -57,9 +56,6 @@ void vsigmoid(const float* x, float* y, int64_t n) {
     const Arr q = (e + 1.f).inverse();
     b = (a < 0.f).select(e * q, q);
   });
-}
-void verf(const float* x, float* y, int64_t n) {
-  chunked(x, y, n, [](const CMap& a, MMap& b) { b = a.erf(); });
 }
 
 }  // namespace kernels

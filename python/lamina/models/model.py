@@ -10,8 +10,8 @@ __all__ = ["Model"]
 
 
 class Model(Trainer, Layer):
-    """A layer made of layers, with `summary()`, `get_layer()` and (in later versions) training and
-    saving.
+    """A layer made of layers, with `summary()`, `get_layer()`, training (`compile` / `fit` /
+    `evaluate` / `predict`, from `Trainer`) and saving.
 
     - `Model(inputs=..., outputs=...)`: a functional model over the graph between symbolic tensors.
     - `class MyModel(Model)`: a subclassed model; layers assigned as attributes are tracked, and

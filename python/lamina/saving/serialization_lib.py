@@ -407,11 +407,6 @@ def _numpy_value(inner, config):
     return np.array(inner["value"], dtype=dtype)
 
 
-def dtype_policy(name):
-    """Keras's serialized DTypePolicy for a dtype name."""
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}, "registered_name": None}
-
-
 def deserialize_compile_config(config):
     """The keyword arguments of `compile()` from a saved compile config. Built-in loss and metric
     functions come back as their names (which `compile` resolves); objects from their configs."""
