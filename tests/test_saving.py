@@ -16,6 +16,9 @@ import lamina as keras
 from lamina import layers, ops
 from lamina.saving import saving_lib
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "saving"))
+from fixture_classes import Scale, TinyBlock  # noqa: E402
+
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "saving", "fixtures")
 RNG = np.random.default_rng(7)
 
@@ -51,41 +54,8 @@ def _archive(path):
 
 
 # ---------------------------------------------------------------- registered classes
-# The same classes as in tests/saving/make_keras_fixtures.py, written with lamina's API.
-
-@keras.saving.register_keras_serializable(package="lamina_fixtures")
-class Scale(layers.Layer):
-    def __init__(self, init=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.init = init
-
-    def build(self, input_shape):
-        self.scale = self.add_weight(shape=(input_shape[-1],), initializer=keras.initializers.Constant(self.init),
-                                     name="scale")
-
-    def call(self, x):
-        return ops.multiply(x, self.scale.value)
-
-    def get_config(self):
-        return {**super().get_config(), "init": self.init}
-
-
-@keras.saving.register_keras_serializable(package="lamina_fixtures")
-class TinyBlock(keras.Model):
-    def __init__(self, units=4, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.blocks = [layers.Dense(units, activation="relu"), layers.Dense(units)]
-        self.head = layers.Dense(2)
-        self.scale = Scale(0.5)
-
-    def call(self, x):
-        for layer in self.blocks:
-            x = layer(x)
-        return self.scale(self.head(x))
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
+# The same classes as in tests/saving/make_keras_fixtures.py, written with lamina's API
+# (tests/saving/fixture_classes.py, shared with the corpus worker).
 
 
 @keras.saving.register_keras_serializable(package="lamina_tests")
@@ -341,7 +311,7 @@ def test_get_config_from_config_every_layer():
              layers.Concatenate(axis=1), layers.InputLayer(shape=(3,)), Scale(3.0)]
     for layer in cases:
         config = keras.saving.serialize_keras_object(layer)
-        assert config["module"] == ("keras.layers" if type(layer) is not Scale else __name__)
+        assert config["module"] == ("keras.layers" if type(layer) is not Scale else Scale.__module__)
         clone = keras.saving.deserialize_keras_object(json.loads(json.dumps(config)))
         assert type(clone) is type(layer)
         assert json.loads(json.dumps(clone.get_config())) == json.loads(json.dumps(layer.get_config()))

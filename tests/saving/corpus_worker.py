@@ -31,44 +31,6 @@ def _limit_memory(nbytes):
     return True
 
 
-def _fixture_classes(keras, layers, ops):
-    """The registered classes the fixtures use: the same as tests/test_saving.py's (this process
-    never imports that module, so registering them here does not clash)."""
-
-    @keras.saving.register_keras_serializable(package="lamina_fixtures")
-    class Scale(layers.Layer):
-        def __init__(self, init=1.0, **kwargs):
-            super().__init__(**kwargs)
-            self.init = init
-
-        def build(self, input_shape):
-            self.scale = self.add_weight(shape=(input_shape[-1],),
-                                         initializer=keras.initializers.Constant(self.init), name="scale")
-
-        def call(self, x):
-            return ops.multiply(x, self.scale.value)
-
-        def get_config(self):
-            return {**super().get_config(), "init": self.init}
-
-    @keras.saving.register_keras_serializable(package="lamina_fixtures")
-    class TinyBlock(keras.Model):
-        def __init__(self, units=4, **kwargs):
-            super().__init__(**kwargs)
-            self.units = units
-            self.blocks = [layers.Dense(units, activation="relu"), layers.Dense(units)]
-            self.head = layers.Dense(2)
-            self.scale = Scale(0.5)
-
-        def call(self, x):
-            for layer in self.blocks:
-                x = layer(x)
-            return self.scale(self.head(x))
-
-        def get_config(self):
-            return {**super().get_config(), "units": self.units}
-
-
 def _inputs(model):
     """A fixed input for `model`: from its symbolic inputs, or (a subclassed model) the shape it
     was built for."""
@@ -91,9 +53,7 @@ def main():
     limited = _limit_memory(int(sys.argv[2]))
     warnings.simplefilter("ignore")
     import lamina as keras
-    from lamina import layers, ops
-
-    _fixture_classes(keras, layers, ops)
+    import fixture_classes  # noqa: F401  (registers the subclassed fixture's classes; next to this file)
     reference = {}
 
     def source(name):
