@@ -30,7 +30,7 @@ class _Claims:
 
     def __init__(self):
         self.count = 0
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # GradientTape.__del__ may run (GC) while this thread holds it
 
     def add(self):
         with self.lock:

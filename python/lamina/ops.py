@@ -10,7 +10,7 @@ import operator
 import numpy as np
 
 from lamina import _core
-from lamina.backend import Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
+from lamina.backend import _INT64_MAX, _INT64_MIN, Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
 
 __all__ = [
     "abs", "absolute", "add", "arange", "average_pool", "conv", "dense", "max_pool", "argmax", "argmin", "broadcast_to", "cast", "clip",
@@ -28,9 +28,6 @@ __all__ = [
 def _t(x):
     """Any accepted input -> core Tensor (fast path for tensors)."""
     return x if type(x) is Tensor else convert_to_tensor(x)
-
-
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 def _shape(shape):

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "kernels.hpp"  // max_nan
 #include "optim_kernels.hpp"
 #include "parallel.hpp"
 
@@ -132,7 +133,7 @@ void adam_step(const std::vector<ParamBuffers>& b, const UpdatePrelude& pre, flo
         float w = p[j] - p[j] * dec;
         float mj = m[j] + (g - m[j]) * c1;
         float vj = v[j] + (g * g - v[j]) * c2;
-        float hj = (vj > vh[j] || vj != vj) ? vj : vh[j];  // NaN-propagating max, as torch.maximum
+        float hj = max_nan(vh[j], vj);  // NaN-propagating, as torch.maximum
         m[j] = mj;
         v[j] = vj;
         vh[j] = hj;

@@ -41,7 +41,7 @@ void vlog(const float* x, float* y, int64_t n) {
   chunked(x, y, n, [](const CMap& a, MMap& b) {
     constexpr float kScale = 16777216.f, kLogScale = 16.635532333438686f;
     const auto tiny = a < std::numeric_limits<float>::min();
-    b = tiny.select(a * kScale, a).log() - tiny.select(Arr::Constant(a.size(), kLogScale), Arr::Zero(a.size()));
+    b = tiny.select(a * kScale, a).log() - tiny.cast<float>() * kLogScale;
   });
 }
 void vtanh(const float* x, float* y, int64_t n) {
@@ -52,9 +52,8 @@ void vsigmoid(const float* x, float* y, int64_t n) {
   // relative to the result on both sides (Eigen's logistic was off by up to 8e-4 relative for
   // x < -5); NaN stays NaN, -inf gives 0 and +inf 1
   chunked(x, y, n, [](const CMap& a, MMap& b) {
-    const Arr e = (-a.abs()).exp();
-    const Arr q = (e + 1.f).inverse();
-    b = (a < 0.f).select(e * q, q);
+    b = (-a.abs()).exp();  // the output holds e: no temporary array
+    b = (a < 0.f).select(b / (b + 1.f), (b + 1.f).inverse());
   });
 }
 

@@ -3,20 +3,13 @@ update_confusion_matrix_variables algorithm (vectorised in NumPy, float32 counts
 import numpy as np
 
 from lamina import ops
+from lamina.utils.limits import MAX_NUM_THRESHOLDS, MAX_THRESHOLD_LABEL_COUNTS
 from lamina.metrics.base import (_F32, EPSILON, NEG_INF, Metric, _divide_no_nan, _np, _result, _soe)
 
 # ---------------------------------------------------------------- confusion-matrix metrics
 
 _TP, _FP, _TN, _FN = "tp", "fp", "tn", "fn"
 
-# Bounds on what a metric's arguments (possibly from a loaded compile config) can make it allocate
-# and compute. AUC keeps 4 float32 counts per threshold and label, and each update makes a few
-# float64 passes over the thresholds. Measured (one core): 200 thresholds (Keras's default) cost
-# 0.07 ms per update, 10**4 0.6 ms, 10**6 (the bound: 16 MB of state) 0.5 s to create and 80 ms
-# per update; 10**9, accepted before, took 50 s and then ran out of memory.
-MAX_NUM_THRESHOLDS = 10**6
-# thresholds x labels of a multi-label AUC: 4 variables of 4 bytes each -> at most 160 MB of state
-MAX_THRESHOLD_LABEL_COUNTS = 10**7
 # largest (thresholds x predictions) comparison made at once for thresholds that are not evenly
 # spaced (Precision / Recall / TruePositives ... with a `thresholds` list)
 _COMPARE_BLOCK = 1 << 22

@@ -1,5 +1,6 @@
 """The bounds on what a layer's arguments, a config or a model file can make lamina allocate or
-compute, in one place (layers, `add_weight` and `lamina.saving` read them from here).
+compute, in one place (layers, `add_weight`, the confusion metrics and `lamina.saving` read them
+from here).
 
 - Sizes (`units`, `filters`, kernel / pool windows, strides, dilation rates, the dimensions of an
   input shape) are positive (dimensions of shapes: non-negative) ints of at most `MAX_DIMENSION`.
@@ -30,6 +31,14 @@ EXPANSION_FLOOR_BYTES = 64 << 20    # ... once larger than this (Keras refuses >
 WEIGHTS_FIXED_MARGIN_BYTES = 1 << 20         # HDF5's own structures: superblock, root group, heaps
 WEIGHTS_PER_VARIABLE_MARGIN_BYTES = 16 << 10  # per dataset and its group (object headers, B-trees, names)
 MAX_STORED_BYTES_PER_SCALAR = 8 * 4  # float64 in the file (8 bytes) x (the weight + up to 3 optimizer slots)
+
+# Metrics (arguments possibly from a loaded compile config). AUC keeps 4 float32 counts per
+# threshold and label, and each update makes a few float64 passes over the thresholds. Measured (one core): 200 thresholds (Keras's default) cost
+# 0.07 ms per update, 10**4 0.6 ms, 10**6 (the bound: 16 MB of state) 0.5 s to create and 80 ms
+# per update; 10**9, accepted before, took 50 s and then ran out of memory.
+MAX_NUM_THRESHOLDS = 10**6
+# thresholds x labels of a multi-label AUC: 4 variables of 4 bytes each -> at most 160 MB of state
+MAX_THRESHOLD_LABEL_COUNTS = 10**7
 
 
 def _is_int(value):
