@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "lamina/export.hpp"
+#include "lamina/ops.hpp"
 #include "lamina/tensor.hpp"
 
 namespace lamina {
@@ -139,7 +140,7 @@ class LAMINA_API Dense : public Layer {
 
  private:
   int64_t units_;
-  std::string activation_;
+  ops::Activation activation_;
   bool use_bias_;
   int64_t seed_;
 };
@@ -163,7 +164,8 @@ class LAMINA_API Conv2D : public Layer {
  private:
   int64_t filters_;
   Size2 kernel_size_, strides_;
-  std::string padding_, activation_;
+  std::string padding_;
+  ops::Activation activation_;
   bool use_bias_;
   int64_t seed_;
 };
@@ -265,7 +267,7 @@ class LAMINA_API Activation : public Layer {
   Tensor call(const Tensor& x, bool training) override;
 
  private:
-  std::string activation_;
+  ops::Activation activation_;
 };
 
 // (N, ...) -> (N, *target_shape); one entry of target_shape may be -1 (inferred). The size must

@@ -90,6 +90,19 @@ LAMINA_API Tensor softplus(const Tensor& x);
 LAMINA_API Tensor softmax(const Tensor& x, int64_t axis = -1);
 LAMINA_API Tensor log_softmax(const Tensor& x, int64_t axis = -1);
 
+// The activations of keras.activations by name: the one list the C++ layers, the dense / conv
+// ops and Python's keras.activations read.
+enum class Activation { Linear, Relu, Sigmoid, Tanh, Softmax, Gelu, Elu, Selu, Silu, Softplus, LeakyRelu };
+// "linear" or "" -> Linear, "swish" -> Silu; an unknown name throws std::invalid_argument
+// ("Could not interpret activation function identifier: ...", as Keras).
+LAMINA_API Activation activation_from_name(const std::string& name);
+LAMINA_API const char* activation_name(Activation a);
+// Every accepted name (aliases included), in a fixed order.
+LAMINA_API std::vector<std::string> activation_names();
+// keras.activations.<name>(x) with its defaults: gelu exact, elu alpha 1, leaky_relu slope 0.2,
+// softmax on the last axis; Linear returns x itself.
+LAMINA_API Tensor activation(const Tensor& x, Activation a);
+
 // ---------------------------------------------------------------- reductions (reduction.cpp)
 // `axes` empty = all axes. Repeated axes throw std::invalid_argument.
 // sum of int tensors stays int (int64 for int64, int32 otherwise); mean returns float32.

@@ -9,7 +9,7 @@
 
 #include "allocator.hpp"
 #include "gemm_blocks.hpp"
-#include "kernels.hpp"
+#include "conv.hpp"
 
 namespace lamina {
 namespace kernels {

@@ -1,11 +1,14 @@
 // Float32 GEMM: the packed AVX2/FMA kernel (gemm_packed.cpp) where the CPU has it, else Eigen, and
 // Eigen for products with very few rows. Small products run single-threaded: on two cores, forking
 // threads for a 64^3 product halves its speed.
+#include <omp.h>
+
 #include <Eigen/Core>
 
 #include <algorithm>
 
-#include "kernels.hpp"
+#include "gemm.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace kernels {

@@ -7,7 +7,8 @@
 #include <cstdint>
 
 #include "allocator.hpp"
-#include "kernels.hpp"
+#include "conv.hpp"
+#include "elementwise.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>

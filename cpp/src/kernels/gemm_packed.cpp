@@ -10,10 +10,13 @@
 // too few times to be worth packing: the micro-kernel then reads op(B) = B in place.
 // Row blocks are sized so that every thread gets the same number; each element of C is summed in
 // the same order whatever the thread count (results do not depend on it).
+#include <omp.h>
+
 #include <algorithm>
 
-#include "kernels.hpp"
+#include "gemm.hpp"
 #include "gemm_blocks.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace kernels {

@@ -1,8 +1,11 @@
 // Per-channel statistics and normalisation of (rows, channels) data: batch normalisation.
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
-#include "kernels.hpp"
+#include "norm.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace kernels {

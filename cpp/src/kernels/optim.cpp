@@ -8,8 +8,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "kernels.hpp"  // max_nan
-#include "optim_kernels.hpp"
+#include "elementwise.hpp"
+#include "optim.hpp"
 #include "parallel.hpp"
 
 namespace lamina {

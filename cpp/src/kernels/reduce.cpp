@@ -3,7 +3,9 @@
 #include <limits>
 #include <type_traits>
 
-#include "kernels.hpp"
+#include "elementwise.hpp"
+#include "reduce.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace kernels {

@@ -4,7 +4,9 @@
 #include <limits>
 #include <vector>
 
-#include "kernels.hpp"
+#include "elementwise.hpp"
+#include "softmax.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace kernels {

@@ -1,7 +1,7 @@
 // Broadcast plans and strided gather/scatter copies (transpose, slicing, broadcast_to).
 #include <cstring>
 
-#include "kernels.hpp"
+#include "strided.hpp"
 
 namespace lamina {
 namespace kernels {

@@ -1,10 +1,13 @@
 // Vectorised transcendental functions (Eigen's SIMD exp/log/tanh; sigmoid from exp), split into chunks
 // across threads for large arrays.
+#include <omp.h>
+
 #include <limits>
 
 #include <Eigen/Core>
 
-#include "kernels.hpp"
+#include "unary.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace kernels {

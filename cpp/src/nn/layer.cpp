@@ -21,30 +21,6 @@ std::string unique_name(const std::string& base) {
   return n == 0 ? base : base + "_" + std::to_string(n);
 }
 
-std::string check_activation(const std::string& activation) {
-  static const char* const known[] = {"linear", "relu", "sigmoid", "tanh",     "softmax", "gelu",
-                                      "elu",    "selu", "silu",    "swish",    "softplus", "leaky_relu"};
-  const std::string a = activation.empty() ? "linear" : activation;
-  for (const char* k : known)
-    if (a == k) return a == "swish" ? "silu" : a;
-  throw std::invalid_argument("Could not interpret activation function identifier: " + activation);
-}
-
-Tensor apply_activation(const Tensor& x, const std::string& activation) {
-  // The functions of keras.activations (python/lamina/activations.py) with their defaults.
-  if (activation == "relu") return ops::relu(x);
-  if (activation == "sigmoid") return ops::sigmoid(x);
-  if (activation == "tanh") return ops::tanh(x);
-  if (activation == "softmax") return ops::softmax(x, -1);
-  if (activation == "gelu") return ops::gelu(x, /*approximate=*/false);
-  if (activation == "elu") return ops::elu(x, 1.0);
-  if (activation == "selu") return ops::selu(x);
-  if (activation == "silu") return ops::silu(x);
-  if (activation == "softplus") return ops::softplus(x);
-  if (activation == "leaky_relu") return ops::leaky_relu(x, 0.2);
-  return x;  // linear
-}
-
 std::string check_padding(const std::string& padding) {
   if (padding != "valid" && padding != "same")
     throw std::invalid_argument(

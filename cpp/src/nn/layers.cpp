@@ -36,7 +36,7 @@ void check_rank(const std::string& layer, const Shape& s, size_t ndim, bool exac
 // ------------------------------------------------------------------------------------------ Dense
 
 Dense::Dense(int64_t units, const std::string& activation, bool use_bias, int64_t seed, const std::string& name)
-    : Layer("dense", name), units_(units), activation_(detail::check_activation(activation)),
+    : Layer("dense", name), units_(units), activation_(ops::activation_from_name(activation)),
       use_bias_(use_bias), seed_(seed) {
   if (units <= 0)
     throw std::invalid_argument(
@@ -70,8 +70,8 @@ Tensor Dense::kernel() const { return built() ? weights_[0] : Tensor(); }
 Tensor Dense::bias() const { return built() && use_bias_ ? weights_[1] : Tensor(); }
 
 Tensor Dense::call(const Tensor& x, bool) {
-  if (activation_ == "relu") return ops::dense(x, weights_[0], bias(), "relu");  // fused
-  return detail::apply_activation(ops::dense(x, weights_[0], bias(), "linear"), activation_);
+  if (activation_ == ops::Activation::Relu) return ops::dense(x, weights_[0], bias(), "relu");  // fused
+  return ops::activation(ops::dense(x, weights_[0], bias(), "linear"), activation_);
 }
 
 // ----------------------------------------------------------------------------------------- Conv2D
@@ -80,7 +80,7 @@ Conv2D::Conv2D(int64_t filters, Size2 kernel_size, Size2 strides, const std::str
                const std::string& activation, bool use_bias, int64_t seed, const std::string& name)
     : Layer("conv2d", name), filters_(filters), kernel_size_(detail::check_pair(kernel_size, "kernel_size")),
       strides_(detail::check_pair(strides, "strides")), padding_(detail::check_padding(padding)),
-      activation_(detail::check_activation(activation)), use_bias_(use_bias), seed_(seed) {
+      activation_(ops::activation_from_name(activation)), use_bias_(use_bias), seed_(seed) {
   if (filters <= 0)
     throw std::invalid_argument(
         "Invalid value for argument `filters`. Expected a strictly positive value. Received filters=" +
@@ -121,9 +121,9 @@ Tensor Conv2D::bias() const { return built() && use_bias_ ? weights_[1] : Tensor
 
 Tensor Conv2D::call(const Tensor& x, bool) {
   const std::vector<int64_t> strides{strides_.h, strides_.w};
-  if (activation_ == "relu") return ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "relu");  // fused
-  return detail::apply_activation(ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "linear"),
-                                  activation_);
+  if (activation_ == ops::Activation::Relu)
+    return ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "relu");  // fused
+  return ops::activation(ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "linear"), activation_);
 }
 
 // ---------------------------------------------------------------------------------------- pooling
@@ -245,11 +245,11 @@ Tensor Reshape::call(const Tensor& x, bool) { return ops::reshape(x, output_shap
 // ------------------------------------------------------------------------------------- Activation
 
 Activation::Activation(const std::string& activation, const std::string& name)
-    : Layer("activation", name), activation_(detail::check_activation(activation)) {
+    : Layer("activation", name), activation_(ops::activation_from_name(activation)) {
   mark_built();
 }
 
-Tensor Activation::call(const Tensor& x, bool) { return detail::apply_activation(x, activation_); }
+Tensor Activation::call(const Tensor& x, bool) { return ops::activation(x, activation_); }
 
 // ---------------------------------------------------------------------------------------- Dropout
 

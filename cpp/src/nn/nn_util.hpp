@@ -11,10 +11,6 @@ namespace detail {
 
 // "dense", "dense_1", ... (one counter per default name, process-wide, thread-safe).
 std::string unique_name(const std::string& base);
-// Throws std::invalid_argument unless activation is one nn layers accept.
-std::string check_activation(const std::string& activation);
-// Applies an activation checked by check_activation.
-Tensor apply_activation(const Tensor& x, const std::string& activation);
 std::string check_padding(const std::string& padding);
 Size2 check_pair(Size2 v, const char* what);
 // Keras's glorot_uniform: uniform in +-sqrt(6 / (fan_in + fan_out)), requires_grad set.

@@ -1,7 +1,9 @@
 // Activations: elementwise nonlinearities and softmax / log_softmax on an axis.
 #include <cmath>
 
-#include "kernels/kernels.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/softmax.hpp"
+#include "kernels/unary.hpp"
 #include "op_util.hpp"
 
 namespace lamina {
@@ -182,6 +184,55 @@ Tensor softmax_impl(const Tensor& x, int64_t axis, bool log, const char* op) {
 
 Tensor softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis, false, "softmax"); }
 Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis, true, "log_softmax"); }
+
+namespace {
+struct ActivationName {
+  const char* name;
+  Activation value;
+};
+constexpr ActivationName kActivationNames[] = {
+    {"linear", Activation::Linear}, {"relu", Activation::Relu},       {"sigmoid", Activation::Sigmoid},
+    {"tanh", Activation::Tanh},     {"softmax", Activation::Softmax}, {"gelu", Activation::Gelu},
+    {"elu", Activation::Elu},       {"selu", Activation::Selu},       {"silu", Activation::Silu},
+    {"swish", Activation::Silu},    {"softplus", Activation::Softplus}, {"leaky_relu", Activation::LeakyRelu},
+};
+}  // namespace
+
+Activation activation_from_name(const std::string& name) {
+  if (name.empty()) return Activation::Linear;
+  for (const auto& a : kActivationNames)
+    if (name == a.name) return a.value;
+  throw std::invalid_argument("Could not interpret activation function identifier: " + name);
+}
+
+const char* activation_name(Activation a) {
+  for (const auto& e : kActivationNames)
+    if (e.value == a) return e.name;  // the first name of a value: "silu", not "swish"
+  throw std::invalid_argument("unknown activation");
+}
+
+std::vector<std::string> activation_names() {
+  std::vector<std::string> names;
+  for (const auto& a : kActivationNames) names.push_back(a.name);
+  return names;
+}
+
+Tensor activation(const Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::Linear: return x;
+    case Activation::Relu: return relu(x);
+    case Activation::Sigmoid: return sigmoid(x);
+    case Activation::Tanh: return tanh(x);
+    case Activation::Softmax: return softmax(x, -1);
+    case Activation::Gelu: return gelu(x, /*approximate=*/false);
+    case Activation::Elu: return elu(x, 1.0);
+    case Activation::Selu: return selu(x);
+    case Activation::Silu: return silu(x);
+    case Activation::Softplus: return softplus(x);
+    case Activation::LeakyRelu: return leaky_relu(x, 0.2);
+  }
+  throw std::invalid_argument("unknown activation");
+}
 
 }  // namespace ops
 }  // namespace lamina

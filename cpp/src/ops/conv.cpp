@@ -1,11 +1,17 @@
 // conv2d (the packed convolution GEMM with bias and relu in its tile writes, or im2col + GEMM and
 // then bias and relu) and 2-D max / average pooling, NHWC.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "kernels/kernels.hpp"
+#include "kernels/conv.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/pool.hpp"
 #include "op_util.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace ops {

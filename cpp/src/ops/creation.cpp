@@ -6,7 +6,7 @@
 #include <random>
 #include <type_traits>
 
-#include "kernels/kernels.hpp"
+#include "kernels/elementwise.hpp"
 #include "op_util.hpp"
 
 namespace lamina {

@@ -1,6 +1,8 @@
 // The fused Dense op: one GEMM with the bias and a relu applied while the output is in cache.
-#include "kernels/kernels.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/gemm.hpp"
 #include "op_util.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace ops {

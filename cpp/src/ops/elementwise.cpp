@@ -3,7 +3,9 @@
 #include <limits>
 #include <type_traits>
 
-#include "kernels/kernels.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/strided.hpp"
+#include "kernels/unary.hpp"
 #include "op_util.hpp"
 
 namespace lamina {

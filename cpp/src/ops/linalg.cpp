@@ -1,5 +1,5 @@
 // matmul with NumPy semantics on top of the GEMM kernel.
-#include "kernels/kernels.hpp"
+#include "kernels/gemm.hpp"
 #include "op_util.hpp"
 
 namespace lamina {

@@ -1,5 +1,5 @@
 // Fused losses.
-#include "kernels/kernels.hpp"
+#include "kernels/softmax.hpp"
 #include "op_util.hpp"
 
 namespace lamina {

@@ -3,8 +3,9 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/kernels.hpp"
+#include "kernels/norm.hpp"
 #include "op_util.hpp"
+#include "parallel.hpp"
 
 namespace lamina {
 namespace ops {

@@ -1,7 +1,8 @@
 // Reductions over axes: sum, mean, max, min, argmax, argmin.
 #include <algorithm>
 
-#include "kernels/kernels.hpp"
+#include "kernels/reduce.hpp"
+#include "kernels/strided.hpp"
 #include "op_util.hpp"
 
 namespace lamina {

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/kernels.hpp"
+#include "kernels/strided.hpp"
 #include "op_util.hpp"
 
 namespace lamina {

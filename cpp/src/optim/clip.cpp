@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/optim_kernels.hpp"
+#include "kernels/optim.hpp"
 #include "lamina/optim.hpp"
 #include "optim_check.hpp"
 

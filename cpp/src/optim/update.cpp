@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/optim_kernels.hpp"
+#include "kernels/optim.hpp"
 #include "lamina/optim.hpp"
 #include "optim_check.hpp"
 
