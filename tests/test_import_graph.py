@@ -33,6 +33,15 @@ LEVELS = [
     ("public API", ["lamina", "lamina.__main__"]),
 ]
 
+# The bindings (`lamina._core`) are called by the modules that wrap them; layers, models, losses,
+# metrics, ... call `lamina.ops` (DESIGN: "bindings <- lamina.ops <- layers"). The optimizers call
+# their fused C++ updates (DESIGN's C++ `optim`) themselves.
+CORE_WRAPPERS = ["lamina.backend", "lamina.variables", "lamina.autograd", "lamina.ops", "lamina.random",
+                 "lamina.utils", "lamina.optimizers"]
+CORE_EXCEPTIONS = {  # module -> why it still calls the bindings itself
+    "lamina.layers.normalization": "calls _core.batch_norm until batch normalization is an op of lamina.ops",
+}
+
 
 def _module_name(path):
     parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
@@ -179,6 +188,15 @@ def upward_imports(graph):
     return out
 
 
+def core_importers(graph):
+    """The modules that import the bindings but are neither their wrappers nor a listed exception."""
+    def wraps(name):  # the package's own __init__ too (set_num_threads)
+        return name == "lamina" or any(name == w or name.startswith(w + ".") for w in CORE_WRAPPERS)
+
+    return sorted(m for m, edges in graph.items()
+                  if "lamina._core" in edges and not wraps(m) and m not in CORE_EXCEPTIONS)
+
+
 def in_function_imports():
     """(module, line, statement, reason) of every import inside a function (reason None if none)."""
     out = []
@@ -207,6 +225,10 @@ def test_imports_follow_the_design_order():
     assert bad == [], "imports against DESIGN.md's order:\n" + "\n".join(bad)
 
 
+def test_only_the_wrappers_call_the_bindings():
+    assert core_importers(import_graph()) == [], "call lamina.ops instead of lamina._core"
+
+
 def test_every_import_inside_a_function_says_why():
     missing = [f"{m}:{line}: {statement}" for m, line, statement, reason in in_function_imports()
                if reason is None]
@@ -222,6 +244,8 @@ def test_the_graph_finds_a_cycle_and_an_upward_import():
     assert cycles(graph) == [["lamina.layers", "lamina.layers.core", "lamina.saving.serialization_lib"]]
     assert upward_imports(graph) == [("lamina.saving.serialization_lib", 5, "lamina.layers"),
                                      ("lamina.saving.serialization_lib", 5, "lamina.layers.core")]
+    assert core_importers({"lamina.layers.merging": {"lamina._core": 1}, "lamina.ops": {"lamina._core": 1},
+                           "lamina.optimizers.adam": {"lamina._core": 1}}) == ["lamina.layers.merging"]
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -240,7 +264,11 @@ def test_an_import_statement_runs_its_modules_and_their_packages(source, expecte
 
 
 def test_imports_in_class_bodies_count_and_reasons_are_read():
+    source = ("class A:\n    import json\n    def f(self):\n        import re  # why\n"
+              "def g():\n    # because\n    import os\n    import sys\n")
     visitor = _Imports()
-    visitor.visit(ast.parse("class A:\n    import json\n    def f(self):\n        import re  # why\n"))
+    visitor.visit(ast.parse(source))
     assert [n.lineno for n in visitor.module_level] == [2]
-    assert [n.lineno for n in visitor.in_function] == [4]
+    assert [n.lineno for n in visitor.in_function] == [4, 7, 8]
+    lines = source.splitlines()
+    assert [_reason(lines, n) for n in visitor.in_function] == ["why", "because", None]

@@ -56,8 +56,8 @@ class Model(Trainer, Layer):
         return saving_api.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
-        """Loads weights from a `.weights.h5` or `.keras` file (lamina's or Keras 3's). Everything is
-        checked first: weights that do not fit raise ValueError and leave the model unchanged."""
+        """Loads weights from a `.weights.h5` or `.keras` file (lamina's or Keras 3's), all or
+        nothing: weights that do not fit raise ValueError and leave the model unchanged."""
         return saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     def to_json(self, **kwargs):
