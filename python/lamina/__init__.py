@@ -24,10 +24,9 @@ from lamina import callbacks
 from lamina import saving
 from lamina.layers import Input, InputSpec, KerasTensor, Layer
 from lamina.models import Model, Sequential
+from lamina.version import __version__
 
-__version__ = "0.1.0"
-
-_backend._install_tensor_methods()
+_backend._install_tensor_methods(ops)
 _install_variable_operators()
 
 

@@ -1,5 +1,6 @@
 """Activation functions by name or object (`keras.activations`)."""
 from lamina import ops
+from lamina.saving.object_registration import export_functions, get_registered_name, get_registered_object
 
 __all__ = ["elu", "gelu", "get", "leaky_relu", "linear", "relu", "selu", "serialize", "sigmoid",
            "silu", "softmax", "softplus", "swish", "tanh"]
@@ -84,8 +85,6 @@ def get(identifier):
 
 
 def _registered(name):
-    from lamina.saving.object_registration import get_registered_object
-
     fn = get_registered_object(name)
     return fn if callable(fn) else None
 
@@ -97,7 +96,8 @@ def serialize(activation):
     for name, fn in _BY_NAME.items():
         if fn is activation and name not in ("swish",):
             return name
-    from lamina.saving.object_registration import get_registered_name
-
     return {"module": "builtins", "class_name": "function",
             "config": get_registered_name(activation) or str(activation), "registered_name": "function"}
+
+
+export_functions("activations", _BY_NAME)  # the names configs and files use

@@ -212,9 +212,9 @@ def _tensor_setitem(self, key, value):
         "Variable.assign to change a variable.")
 
 
-def _install_tensor_methods():
-    from lamina import ops  # the operators call the public ops
-
+def _install_tensor_methods(ops):
+    """Gives `Tensor` its Python methods. The operators call the public `ops` functions, which sit
+    above this module: the package's `__init__` passes the `lamina.ops` module in."""
     def binary(fn, reflected=False):
         if reflected:
             return lambda self, other: fn(other, self)

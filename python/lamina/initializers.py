@@ -4,12 +4,15 @@ import math
 from lamina import ops
 from lamina import random as _random
 from lamina.backend import standardize_dtype
+from lamina.saving.object_registration import get_registered_object, keras_export
+from lamina.saving.serialization_lib import serialize_keras_object
 
 __all__ = ["Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Initializer",
            "LecunNormal", "LecunUniform", "Ones", "RandomNormal", "RandomUniform", "TruncatedNormal",
            "VarianceScaling", "Zeros", "get"]
 
 
+@keras_export("keras.initializers.Initializer")
 class Initializer:
     """Base class: `initializer(shape, dtype=None)` returns a tensor of that shape."""
 
@@ -24,16 +27,19 @@ class Initializer:
         return cls(**config)
 
 
+@keras_export("keras.initializers.Zeros")
 class Zeros(Initializer):
     def __call__(self, shape, dtype=None):
         return ops.zeros(shape, standardize_dtype(dtype) or "float32")
 
 
+@keras_export("keras.initializers.Ones")
 class Ones(Initializer):
     def __call__(self, shape, dtype=None):
         return ops.ones(shape, standardize_dtype(dtype) or "float32")
 
 
+@keras_export("keras.initializers.Constant")
 class Constant(Initializer):
     def __init__(self, value=0.0):
         self.value = value
@@ -45,6 +51,7 @@ class Constant(Initializer):
         return {"value": self.value}
 
 
+@keras_export("keras.initializers.RandomUniform")
 class RandomUniform(Initializer):
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         self.minval, self.maxval, self.seed = minval, maxval, seed
@@ -56,6 +63,7 @@ class RandomUniform(Initializer):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
+@keras_export("keras.initializers.RandomNormal")
 class RandomNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         self.mean, self.stddev, self.seed = mean, stddev, seed
@@ -80,6 +88,7 @@ def _truncated_normal(shape, mean, stddev, seed):
     return ops.add(ops.multiply(x, stddev), mean)
 
 
+@keras_export("keras.initializers.TruncatedNormal")
 class TruncatedNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         self.mean, self.stddev, self.seed = mean, stddev, seed
@@ -110,6 +119,7 @@ def _check_axes(input_axes, output_axes):
                          f"received input_axes={input_axes}, output_axes={output_axes} (only None is supported).")
 
 
+@keras_export("keras.initializers.VarianceScaling")
 class VarianceScaling(Initializer):
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
                  output_axes=None):
@@ -151,8 +161,9 @@ def _preset(name, scale, mode, distribution):
     def get_config(self):
         return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
-    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
-                                           "__doc__": f"VarianceScaling({scale}, {mode!r}, {distribution!r})."})
+    cls = type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
+                                          "__doc__": f"VarianceScaling({scale}, {mode!r}, {distribution!r})."})
+    return keras_export(f"keras.initializers.{name}")(cls)
 
 
 GlorotUniform = _preset("GlorotUniform", 1.0, "fan_avg", "uniform")
@@ -202,8 +213,6 @@ def get(identifier):
 def _registered(config):
     """A user's initializer class or function registered with `register_keras_serializable` (or in
     the `custom_objects` being loaded)."""
-    from lamina.saving.object_registration import get_registered_object
-
     if config["class_name"] == "function":
         return get_registered_object(config.get("config"))
     return (get_registered_object(config.get("registered_name"))
@@ -213,8 +222,6 @@ def _registered(config):
 def serialize(initializer):
     """The initializer's config in Keras 3's schema ({"module", "class_name", "config", "registered_name"})."""
     if not isinstance(initializer, Initializer) or type(initializer) not in _BY_NAME.values():
-        from lamina.saving.serialization_lib import serialize_keras_object
-
         return serialize_keras_object(initializer)
     return {"module": "keras.initializers", "class_name": type(initializer).__name__,
             "config": initializer.get_config(), "registered_name": None}

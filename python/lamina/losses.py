@@ -20,6 +20,7 @@ from lamina.utils.lookup import deserialize_from_table, serialize_object
 from lamina import ops
 from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.utils.naming import auto_name, to_snake_case
+from lamina.saving.object_registration import export_functions, keras_export
 
 __all__ = [
     "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber",
@@ -166,6 +167,7 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
 # ---------------------------------------------------------------- base classes
 
 
+@keras_export("keras.losses.Loss")
 class Loss:
     """Loss base class (`keras.losses.Loss`).
 
@@ -215,6 +217,7 @@ class Loss:
         return f"<{self.__class__.__name__} name={self.name}>"
 
 
+@keras_export("keras.losses.LossFunctionWrapper")
 class LossFunctionWrapper(Loss):
     """A `Loss` from a function `fn(y_true, y_pred, **kwargs)` returning per-sample losses; before
     calling it, `y_true` and `y_pred` are squeezed or expanded to the same rank as Keras does."""
@@ -401,6 +404,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
 # ---------------------------------------------------------------- loss classes
 
 
+@keras_export("keras.losses.MeanSquaredError")
 class MeanSquaredError(LossFunctionWrapper):
     """Mean of squares of errors: `mean(square(y_true - y_pred))`."""
 
@@ -411,6 +415,7 @@ class MeanSquaredError(LossFunctionWrapper):
         return Loss.get_config(self)
 
 
+@keras_export("keras.losses.MeanAbsoluteError")
 class MeanAbsoluteError(LossFunctionWrapper):
     """Mean of absolute errors: `mean(abs(y_true - y_pred))`."""
 
@@ -421,6 +426,7 @@ class MeanAbsoluteError(LossFunctionWrapper):
         return Loss.get_config(self)
 
 
+@keras_export("keras.losses.Huber")
 class Huber(LossFunctionWrapper):
     """Huber loss with threshold `delta` (quadratic inside, linear outside)."""
 
@@ -455,6 +461,7 @@ class _SmoothedCrossentropy(LossFunctionWrapper):
         return config
 
 
+@keras_export("keras.losses.BinaryCrossentropy")
 class BinaryCrossentropy(_SmoothedCrossentropy):
     """Binary cross-entropy between 0/1 labels and probabilities (or logits with
     `from_logits=True`), averaged over `axis`."""
@@ -463,6 +470,7 @@ class BinaryCrossentropy(_SmoothedCrossentropy):
     _default_name = "binary_crossentropy"
 
 
+@keras_export("keras.losses.CategoricalCrossentropy")
 class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy between one-hot labels and probabilities (or logits)."""
 
@@ -470,6 +478,7 @@ class CategoricalCrossentropy(_SmoothedCrossentropy):
     _default_name = "categorical_crossentropy"
 
 
+@keras_export("keras.losses.SparseCategoricalCrossentropy")
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy between integer labels and probabilities (or logits, through one fused op)."""
 
@@ -502,6 +511,7 @@ _FUNCTIONS = {
     "categorical_crossentropy": categorical_crossentropy,
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
 }
+export_functions("losses", _FUNCTIONS)  # the names configs and files use
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT.update(_FUNCTIONS)
 ALL_OBJECTS_DICT.update({

@@ -3,14 +3,7 @@ import numpy as np
 
 from lamina import _core
 from lamina.backend import Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
-
-_variable_names = {}
-
-
-def _unique_name(base):
-    n = _variable_names.get(base, 0)
-    _variable_names[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
+from lamina.utils.naming import auto_name
 
 
 class Variable:
@@ -43,7 +36,7 @@ class Variable:
             raise ValueError(f"Initial value has shape {t.shape}, which is incompatible with shape={tuple(shape)}")
         # A private copy: the variable owns its storage, so assign() never changes other tensors.
         self._lamina_tensor = t._clone()
-        self.name = name or _unique_name("variable")
+        self.name = name or auto_name("variable", namespace="Variable")
         self.path = self.name
         self._trainable = False
         self.trainable = trainable

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from lamina import losses
 from lamina.callbacks.base import Callback, print_msg
 
 __all__ = ["MonitorCallback", "EarlyStopping", "ReduceLROnPlateau"]
@@ -25,8 +26,6 @@ _DOWN = frozenset([
 
 
 def _is_loss(fn):
-    from lamina import losses
-
     known = list(losses.ALL_OBJECTS_DICT.values())
     return any(fn is obj for obj in known) or any(type(fn) is obj for obj in known)
 

@@ -7,7 +7,7 @@ from lamina.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, 
                                    average, concatenate, maximum, minimum, multiply, subtract)
 from lamina.layers.input_spec import InputSpec
 from lamina.layers.layer import Layer
-from lamina.layers.symbolic import KerasTensor
+from lamina.symbolic import KerasTensor
 
 __all__ = ["BatchNormalization", "Add", "Average", "Concatenate", "Lambda", "Maximum", "Minimum", "Multiply", "Subtract",
            "add", "average", "concatenate", "maximum", "minimum", "multiply", "subtract",

@@ -3,6 +3,7 @@ from lamina import activations, initializers, ops
 from lamina.layers.input_spec import InputSpec, incompatible_input_head
 from lamina.layers.layer import Layer, reject_unsupported
 from lamina.utils import limits
+from lamina.saving.object_registration import keras_export
 
 __all__ = ["AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPooling2D"]
 
@@ -49,6 +50,7 @@ def _spatial_out(size, window, stride, dilation, padding):
     return (size - effective) // stride + 1
 
 
+@keras_export("keras.layers.Conv2D")
 class Conv2D(Layer):
     """2-D convolution: `activation(conv(inputs, kernel) + bias)` on (batch, height, width, channels).
 
@@ -172,11 +174,13 @@ class _Pooling2D(Layer):
         return config
 
 
+@keras_export("keras.layers.MaxPooling2D")
 class MaxPooling2D(_Pooling2D):
     """The maximum over `pool_size` windows, moved by `strides` (default: `pool_size`)."""
     _op = staticmethod(ops.max_pool)
 
 
+@keras_export("keras.layers.AveragePooling2D")
 class AveragePooling2D(_Pooling2D):
     """The average over `pool_size` windows (positions in the padding are not counted)."""
     _op = staticmethod(ops.average_pool)
@@ -201,6 +205,7 @@ class _GlobalPooling2D(Layer):
         return config
 
 
+@keras_export("keras.layers.GlobalMaxPooling2D")
 class GlobalMaxPooling2D(_GlobalPooling2D):
     """The maximum over height and width: (batch, h, w, c) -> (batch, c)."""
 
@@ -208,6 +213,7 @@ class GlobalMaxPooling2D(_GlobalPooling2D):
         return ops.max(inputs, axis=(1, 2), keepdims=self.keepdims)
 
 
+@keras_export("keras.layers.GlobalAveragePooling2D")
 class GlobalAveragePooling2D(_GlobalPooling2D):
     """The mean over height and width: (batch, h, w, c) -> (batch, c)."""
 

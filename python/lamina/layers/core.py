@@ -5,12 +5,15 @@ from lamina import activations, initializers, ops
 from lamina import random as _random
 from lamina.layers.input_spec import InputSpec
 from lamina.layers.layer import Layer, reject_unsupported
-from lamina.layers.symbolic import KerasTensor, Node
+from lamina.saving.object_registration import keras_export
+from lamina.saving.serialization_lib import serialize_keras_object
+from lamina.symbolic import KerasTensor, Node
 from lamina.utils import limits
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Lambda", "Reshape"]
 
 
+@keras_export("keras.layers.InputLayer")
 class InputLayer(Layer):
     """The entry point of a model: holds the symbolic input tensor (batch dimension None)."""
 
@@ -55,6 +58,7 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, bat
     return layer.output
 
 
+@keras_export("keras.layers.Dense")
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` on the last axis of inputs of any rank >= 2."""
 
@@ -109,6 +113,7 @@ class Dense(Layer):
         return config
 
 
+@keras_export("keras.layers.Activation")
 class Activation(Layer):
     """Applies an activation function (by name or callable)."""
 
@@ -129,6 +134,7 @@ class Activation(Layer):
         return config
 
 
+@keras_export("keras.layers.Dropout")
 class Dropout(Layer):
     """Sets a `rate` fraction of inputs to 0 while training and scales the rest by 1 / (1 - rate).
     Does nothing in inference."""
@@ -170,6 +176,7 @@ class Dropout(Layer):
         return config
 
 
+@keras_export("keras.layers.Flatten")
 class Flatten(Layer):
     """Flattens every axis but the batch axis: (batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
 
@@ -195,6 +202,7 @@ class Flatten(Layer):
         return config
 
 
+@keras_export("keras.layers.Reshape")
 class Reshape(Layer):
     """Reshapes every axis but the batch axis to `target_shape` (one entry may be -1)."""
 
@@ -240,6 +248,7 @@ class Reshape(Layer):
         return config
 
 
+@keras_export("keras.layers.Lambda", from_files=False)
 class Lambda(Layer):
     """Wraps a function of tensors as a layer: `layers.Lambda(lambda x: ops.square(x))`.
 
@@ -270,8 +279,6 @@ class Lambda(Layer):
     def get_config(self):
         """Keras's Lambda config: `function` as Keras serializes it (a lambda's code, which lamina
         writes so that Keras can reload it with `safe_mode=False`, but never loads itself)."""
-        from lamina.saving.serialization_lib import serialize_keras_object
-
         config = super().get_config()
         config["function"] = serialize_keras_object(self.function)
         if self._output_shape is not None:

@@ -9,10 +9,12 @@ import warnings
 
 import numpy as np
 
-from lamina import initializers
+from lamina import autograd, initializers, ops
 from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.layers.input_spec import InputSpec, assert_input_compatibility
-from lamina.layers.symbolic import KerasTensor, Node
+from lamina.saving.keras_saveable import KerasSaveable, assign_variables
+from lamina.saving.object_registration import keras_export
+from lamina.symbolic import KerasTensor, Node
 from lamina.utils import limits, tree
 from lamina.utils.naming import NameScope, auto_name, current_path, to_snake_case
 from lamina.variables import Variable
@@ -30,7 +32,8 @@ def reject_unsupported(layer_name, **options):
                 "constraints are not applied); leave it as None.")
 
 
-class Layer:
+@keras_export("keras.layers.Layer")
+class Layer(KerasSaveable):
     """Base class for layers. Subclasses implement `build(input_shape)` (create weights with
     `add_weight`) and `call(inputs, training=None)`; `compute_output_shape` lets models infer shapes
     without data."""
@@ -282,7 +285,6 @@ class Layer:
             return self.compute_output_shape(shapes)
         except NotImplementedError:
             pass
-        from lamina import autograd, ops
 
         def zeros(t):
             return ops.zeros(tuple(1 if d is None else d for d in t.shape), t.dtype)
@@ -370,8 +372,6 @@ class Layer:
             return
         shape = _as_shapes(config["input_shape"])
         if type(self).build is Layer.build and (self._tracked_layers or hasattr(self, "compile")):
-            from lamina import autograd, ops
-
             zeros = tree.map_shape_structure(lambda s: ops.zeros(tuple(1 if d is None else d for d in s)), shape)
             with autograd.no_grad():
                 self(zeros, training=False)
@@ -379,6 +379,44 @@ class Layer:
         else:
             self._maybe_build(shape)
         self.built = True
+
+    # ------------------------------------------------------------------ saving
+    def _obj_type(self):
+        return "Layer"
+
+    @classmethod
+    def _saving_reference(cls):
+        return Layer(name="layer_reference")
+
+    def save_own_variables(self, store):
+        """Writes the layer's own variables (not its sub-layers': they have their own) into `store`
+        as "0", "1", ... (trainable first). Override it, with `load_own_variables`, to choose what
+        a file holds for the layer (Keras 3's hook, called by `model.save` / `save_weights`)."""
+        for i, v in enumerate(self._trainable_vars + self._non_trainable_vars):
+            store[str(i)] = v
+
+    def load_own_variables(self, store):
+        """Reads back what `save_own_variables` wrote (called by `load_model` / `load_weights`):
+        ValueError, with nothing assigned, when the count or a shape does not fit."""
+        all_vars = self._trainable_vars + self._non_trainable_vars
+        if len(store.keys()) != len(all_vars):
+            if not all_vars and not self.built:
+                raise ValueError(
+                    f"Layer '{self.name}' was never built and thus it doesn't have any variables. However the "
+                    f"weights file lists {len(store.keys())} variables for this layer.\nIn most cases, this "
+                    "error indicates that either:\n\n1. The layer is owned by a parent layer that implements a "
+                    "`build()` method, but calling the parent's `build()` method did NOT create the state of "
+                    f"the child layer '{self.name}'. A `build()` method must create ALL state for the layer, "
+                    "including the state of any children layers.\n\n2. You need to implement the "
+                    f"`def build_from_config(self, config)` method on layer '{self.name}', to specify how to "
+                    "rebuild it during loading. In this case, you might also want to implement the method that "
+                    "generates the build config at saving time, `def get_build_config(self)`. The method "
+                    "`build_from_config()` is meant to create the state of the layer (i.e. its variables) "
+                    "upon deserialization.")
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(all_vars)} variables, but received {len(store.keys())} "
+                f"variables during loading. Expected: {[v.name for v in all_vars]}")
+        assign_variables(all_vars, store)
 
     def __repr__(self):
         return f"<{self.__class__.__name__} name={self.name}, built={self.built}>"

@@ -4,6 +4,7 @@ import functools
 
 from lamina import ops
 from lamina.layers.layer import Layer
+from lamina.saving.object_registration import keras_export
 
 __all__ = ["Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract", "add", "average",
            "concatenate", "maximum", "minimum", "multiply", "subtract"]
@@ -64,6 +65,7 @@ class Merge(Layer):
         return functools.reduce(self._merge, inputs)
 
 
+@keras_export("keras.layers.Add")
 class Add(Merge):
     """Sum of the inputs."""
     _min_inputs = 1
@@ -72,6 +74,7 @@ class Add(Merge):
         return ops.add(a, b)
 
 
+@keras_export("keras.layers.Subtract")
 class Subtract(Merge):
     """First input minus the second (exactly two inputs)."""
     _min_inputs = 2
@@ -86,6 +89,7 @@ class Subtract(Merge):
         return ops.subtract(a, b)
 
 
+@keras_export("keras.layers.Multiply")
 class Multiply(Merge):
     """Elementwise product of the inputs."""
 
@@ -93,6 +97,7 @@ class Multiply(Merge):
         return ops.multiply(a, b)
 
 
+@keras_export("keras.layers.Maximum")
 class Maximum(Merge):
     """Elementwise maximum of the inputs."""
 
@@ -100,6 +105,7 @@ class Maximum(Merge):
         return ops.maximum(a, b)
 
 
+@keras_export("keras.layers.Minimum")
 class Minimum(Merge):
     """Elementwise minimum of the inputs."""
 
@@ -107,6 +113,7 @@ class Minimum(Merge):
         return ops.minimum(a, b)
 
 
+@keras_export("keras.layers.Average")
 class Average(Merge):
     """Elementwise mean of the inputs."""
 
@@ -115,6 +122,7 @@ class Average(Merge):
         return ops.divide(total, float(len(inputs)))
 
 
+@keras_export("keras.layers.Concatenate")
 class Concatenate(Layer):
     """Joins the inputs along `axis` (default -1); other dimensions must match."""
 

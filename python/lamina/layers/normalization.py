@@ -3,10 +3,12 @@ frozen layer (trainable=False) always in inference mode, as in Keras."""
 from lamina import _core, initializers, ops
 from lamina.layers.input_spec import InputSpec
 from lamina.layers.layer import Layer, reject_unsupported
+from lamina.saving.object_registration import keras_export
 
 __all__ = ["BatchNormalization"]
 
 
+@keras_export("keras.layers.BatchNormalization")
 class BatchNormalization(Layer):
     """Normalises the inputs over every axis but `axis` (the channels, by default the last one):
     `gamma * (x - mean) / sqrt(variance + epsilon) + beta`.

@@ -29,6 +29,7 @@ from lamina.metrics.confusion import (AUC, FalseNegatives, FalsePositives, Preci
 from lamina.metrics.regression import (BinaryCrossentropy, CategoricalCrossentropy, MeanAbsoluteError,
                                        MeanSquaredError, RootMeanSquaredError,
                                        SparseCategoricalCrossentropy)
+from lamina.saving.object_registration import export_functions
 from lamina.utils.naming import to_snake_case
 
 __all__ = [
@@ -55,6 +56,7 @@ _FUNCTIONS = {fn.__name__: fn for fn in [
     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
     top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
     mean_absolute_error, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy]}
+export_functions("metrics", _FUNCTIONS)  # the names configs and files use
 # As Keras: class names and their snake_case forms (so "mse" and "mean_squared_error" are the
 # MeanSquaredError metric, "accuracy" is Accuracy), plus the short aliases.
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}

@@ -3,6 +3,7 @@ from lamina import ops
 from lamina.backend import convert_to_tensor
 from lamina.losses import squeeze_or_expand_to_same_rank
 from lamina.metrics.base import MeanMetricWrapper
+from lamina.saving.object_registration import keras_export
 
 # ---------------------------------------------------------------- metric functions (per sample)
 
@@ -102,6 +103,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
 # ---------------------------------------------------------------- accuracy metrics
 
 
+@keras_export("keras.metrics.Accuracy")
 class Accuracy(MeanMetricWrapper):
     """How often `y_pred` equals `y_true` exactly."""
 
@@ -112,6 +114,7 @@ class Accuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@keras_export("keras.metrics.BinaryAccuracy")
 class BinaryAccuracy(MeanMetricWrapper):
     """How often `y_pred > threshold` matches the binary labels."""
 
@@ -123,6 +126,7 @@ class BinaryAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype, "threshold": self.threshold}
 
 
+@keras_export("keras.metrics.CategoricalAccuracy")
 class CategoricalAccuracy(MeanMetricWrapper):
     """How often the argmax of `y_pred` matches the argmax of the one-hot labels."""
 
@@ -133,6 +137,7 @@ class CategoricalAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@keras_export("keras.metrics.SparseCategoricalAccuracy")
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """How often the argmax of `y_pred` matches the integer labels."""
 
@@ -143,6 +148,7 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@keras_export("keras.metrics.TopKCategoricalAccuracy")
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the one-hot target is in the top `k` predictions."""
 
@@ -154,6 +160,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype, "k": self.k}
 
 
+@keras_export("keras.metrics.SparseTopKCategoricalAccuracy")
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the integer target is in the top `k` predictions."""
 

@@ -7,6 +7,7 @@ from lamina import losses as _losses
 from lamina.backend import Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
 from lamina.utils.naming import auto_name, to_snake_case
 from lamina.variables import Variable
+from lamina.saving.object_registration import keras_export
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 NEG_INF = -1e10  # Keras's stand-in for -inf in top_k filtering
@@ -53,6 +54,7 @@ def _result(value):
 # ---------------------------------------------------------------- base classes
 
 
+@keras_export("keras.metrics.Metric")
 class Metric:
     """Metric base class (`keras.metrics.Metric`): subclasses create state with `add_variable`, and
     implement `update_state(...)` and `result()`; `reset_state()` zeroes every variable."""
@@ -159,6 +161,7 @@ def _samplewise(values, sample_weight, reduce_fn, mask=None):
     return np.asarray(values, _F32), sample_weight
 
 
+@keras_export("keras.metrics.Sum")
 class Sum(Metric):
     """The (weighted) sum of the values given to `update_state(values, sample_weight=None)`."""
 
@@ -174,6 +177,7 @@ class Sum(Metric):
         return _result(self.total.numpy())
 
 
+@keras_export("keras.metrics.Mean")
 class Mean(Metric):
     """The (weighted) mean of the values given to `update_state(values, sample_weight=None)`."""
 
@@ -202,6 +206,7 @@ class Mean(Metric):
         return _result(_divide_no_nan(self.total.numpy(), self.count.numpy()))
 
 
+@keras_export("keras.metrics.MeanMetricWrapper")
 class MeanMetricWrapper(Mean):
     """The mean of `fn(y_true, y_pred, **kwargs)` over every sample seen (`fn` returns per-sample
     values, for example a loss function)."""
@@ -217,7 +222,7 @@ class MeanMetricWrapper(Mean):
 
     def get_config(self):
         config = super().get_config()
-        from lamina.metrics import _function_name
+        from lamina.metrics import _function_name  # in the package __init__, which imports this module
 
         config["fn"] = _function_name(self._fn)
         config.update(self._fn_kwargs)
@@ -227,7 +232,7 @@ class MeanMetricWrapper(Mean):
     def from_config(cls, config):
         config = dict(config)
         if isinstance(config.get("fn"), str):
-            from lamina.metrics import _FUNCTIONS  # the package's table of metric functions
+            from lamina.metrics import _FUNCTIONS  # in the package __init__, which imports this module
 
             fn = _FUNCTIONS.get(config["fn"])
             if fn is None:

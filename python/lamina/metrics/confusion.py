@@ -5,6 +5,7 @@ import numpy as np
 from lamina import ops
 from lamina.utils.limits import MAX_NUM_THRESHOLDS, MAX_THRESHOLD_LABEL_COUNTS
 from lamina.metrics.base import (_F32, EPSILON, NEG_INF, Metric, _divide_no_nan, _np, _result, _soe)
+from lamina.saving.object_registration import keras_export
 
 # ---------------------------------------------------------------- confusion-matrix metrics
 
@@ -190,21 +191,25 @@ class _ConfusionMatrixConditionCount(Metric):
         return {**super().get_config(), "thresholds": self.init_thresholds}
 
 
+@keras_export("keras.metrics.TruePositives")
 class TruePositives(_ConfusionMatrixConditionCount):
     """The (weighted) count of positives predicted as positive (y_pred > threshold)."""
     _condition = _TP
 
 
+@keras_export("keras.metrics.FalsePositives")
 class FalsePositives(_ConfusionMatrixConditionCount):
     """The (weighted) count of negatives predicted as positive."""
     _condition = _FP
 
 
+@keras_export("keras.metrics.TrueNegatives")
 class TrueNegatives(_ConfusionMatrixConditionCount):
     """The (weighted) count of negatives predicted as negative."""
     _condition = _TN
 
 
+@keras_export("keras.metrics.FalseNegatives")
 class FalseNegatives(_ConfusionMatrixConditionCount):
     """The (weighted) count of positives predicted as negative."""
     _condition = _FN
@@ -243,6 +248,7 @@ class _PrecisionRecall(Metric):
                 "class_id": self.class_id}
 
 
+@keras_export("keras.metrics.Precision")
 class Precision(_PrecisionRecall):
     """TP / (TP + FP) of `y_pred > thresholds` (one value per threshold; a scalar for one).
 
@@ -251,6 +257,7 @@ class Precision(_PrecisionRecall):
     _other = _FP
 
 
+@keras_export("keras.metrics.Recall")
 class Recall(_PrecisionRecall):
     """TP / (TP + FN) of `y_pred > thresholds` (arguments as `Precision`)."""
     _other = _FN
@@ -261,6 +268,7 @@ _SUMMATIONS = {"interpolation": "interpolation", "Interpolation": "interpolation
                "majoring": "majoring", "Majoring": "majoring", "minoring": "minoring", "Minoring": "minoring"}
 
 
+@keras_export("keras.metrics.AUC")
 class AUC(Metric):
     """Area under the ROC or PR curve, from confusion counts at `num_thresholds` thresholds
     (Keras's algorithm: thresholds evenly spaced in [0, 1] with -epsilon and 1 + epsilon at the ends,

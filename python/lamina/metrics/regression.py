@@ -4,10 +4,12 @@ import numpy as np
 from lamina.losses import (binary_crossentropy, categorical_crossentropy, mean_absolute_error,
                            mean_squared_error, sparse_categorical_crossentropy)
 from lamina.metrics.base import Mean, MeanMetricWrapper, _divide_no_nan, _np, _result, _soe
+from lamina.saving.object_registration import keras_export
 
 # ---------------------------------------------------------------- regression and probabilistic
 
 
+@keras_export("keras.metrics.MeanSquaredError")
 class MeanSquaredError(MeanMetricWrapper):
     """The mean of `mean(square(y_true - y_pred), axis=-1)` over samples."""
 
@@ -18,6 +20,7 @@ class MeanSquaredError(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@keras_export("keras.metrics.MeanAbsoluteError")
 class MeanAbsoluteError(MeanMetricWrapper):
     """The mean of `mean(abs(y_true - y_pred), axis=-1)` over samples."""
 
@@ -28,6 +31,7 @@ class MeanAbsoluteError(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@keras_export("keras.metrics.RootMeanSquaredError")
 class RootMeanSquaredError(Mean):
     """`sqrt(mean(square(y_pred - y_true)))` over every element seen."""
 
@@ -42,6 +46,7 @@ class RootMeanSquaredError(Mean):
         return _result(np.sqrt(_divide_no_nan(self.total.numpy(), self.count.numpy())))
 
 
+@keras_export("keras.metrics.BinaryCrossentropy")
 class BinaryCrossentropy(MeanMetricWrapper):
     """The mean binary cross-entropy (see `lamina.losses.binary_crossentropy`)."""
 
@@ -56,6 +61,7 @@ class BinaryCrossentropy(MeanMetricWrapper):
                 "label_smoothing": self.label_smoothing}
 
 
+@keras_export("keras.metrics.CategoricalCrossentropy")
 class CategoricalCrossentropy(MeanMetricWrapper):
     """The mean categorical cross-entropy (see `lamina.losses.categorical_crossentropy`)."""
 
@@ -72,6 +78,7 @@ class CategoricalCrossentropy(MeanMetricWrapper):
                 "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
+@keras_export("keras.metrics.SparseCategoricalCrossentropy")
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
     """The mean sparse categorical cross-entropy (see `lamina.losses.sparse_categorical_crossentropy`)."""
 

@@ -1,9 +1,11 @@
 """Functional models: `lamina.Model(inputs, outputs)` over the graph that symbolic layer calls
 recorded. Calling the model on data runs the graph's nodes in order through the C++ ops."""
 from lamina.backend import Tensor, convert_to_tensor
-from lamina.layers.core import InputLayer
-from lamina.layers.symbolic import KerasTensor
+from lamina.layers.core import Input, InputLayer
+from lamina.models.functional_config import functional_from_config, functional_get_config
 from lamina.models.model import Model
+from lamina.saving.object_registration import keras_export
+from lamina.symbolic import KerasTensor
 from lamina.utils import tree
 
 __all__ = ["Functional"]
@@ -13,6 +15,7 @@ def _describe(x):
     return f"{x!r} (of type {type(x).__name__})"
 
 
+@keras_export("keras.src.models.functional.Functional", registered_name="Functional")
 class Functional(Model):
     """A model defined by its symbolic inputs and outputs (Keras's functional API).
 
@@ -219,8 +222,6 @@ class Functional(Model):
         arguments with tensors as `__keras_tensor__` entries `[layer name, node index, tensor
         index]`), `input_layers` and `output_layers`. Node indices count only this model's calls
         (see `functional_config`)."""
-        from lamina.models.functional_config import functional_get_config
-
         if type(self).__init__ is not Functional.__init__:
             return Model.get_config(self)  # a subclass with its own constructor: its arguments
         return functional_get_config(self)
@@ -229,12 +230,18 @@ class Functional(Model):
     def from_config(cls, config, custom_objects=None):
         """A new functional model (new weights) from `get_config()`'s dict, by Keras 3's algorithm:
         create every layer, then replay the recorded calls in order."""
-        from lamina.models.functional_config import functional_from_config
-
         return functional_from_config(cls, config, custom_objects=custom_objects)
 
     def get_build_config(self):
         return {"input_shape": None}  # built from its inputs (Keras writes the same)
+
+    def _obj_type(self):
+        return "Functional"
+
+    @classmethod
+    def _saving_reference(cls):
+        x = Input(shape=(1,), name="functional_reference_input")
+        return Functional(x, x, name="functional_reference")
 
 
 def _flatten_shapes(structure):

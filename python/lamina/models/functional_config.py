@@ -11,21 +11,18 @@ belong to the model; in `input_layers` / `output_layers` (only there) a nested f
 count from 1, as Keras 3.15 writes and reads them.
 """
 from lamina.layers.layer import Layer
-from lamina.layers.symbolic import KerasTensor
+from lamina.models.model import Model
+from lamina.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
+from lamina.symbolic import KerasTensor
 
 __all__ = ["functional_get_config", "functional_from_config"]
 
 
 def _is_functional(layer):
-    from lamina.models.functional import Functional
-
-    return isinstance(layer, Functional)
+    return layer._obj_type() == "Functional"  # by its kind: `Functional` is defined above this module
 
 
 def functional_get_config(model):
-    from lamina.models.model import Model
-    from lamina.saving.serialization_lib import serialize_keras_object
-
     own = {id(node) for node in model._nodes}
     for t in model._flat_inputs:
         layer, index, _ = t._keras_history
@@ -81,8 +78,6 @@ class _NotReady(Exception):
 
 
 def functional_from_config(cls, config, custom_objects=None):
-    from lamina.saving.serialization_lib import deserialize_keras_object
-
     if not isinstance(config, dict) or not all(k in config for k in ("layers", "input_layers", "output_layers")):
         raise ValueError("A functional model config must be a dict with 'layers', 'input_layers' and "
                          f"'output_layers'. Received keys: {sorted(config) if isinstance(config, dict) else config}")

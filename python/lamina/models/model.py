@@ -2,13 +2,26 @@
 
 `lamina.Model(inputs, outputs)` builds a functional model; subclassing `lamina.Model` (layers as
 attributes, `call(self, inputs, training=None)`) builds a subclassed one."""
+import json
+
 from lamina.layers.layer import Layer
 from lamina.models.trainer import Trainer
+from lamina.saving import saving_api
+from lamina.saving.object_registration import keras_export
+from lamina.saving.serialization_lib import serialize_keras_object
 from lamina.utils.summary import print_summary
 
 __all__ = ["Model"]
 
 
+def _functional():
+    """The `Functional` class, which `Model(inputs, outputs)` and a functional config build."""
+    from lamina.models.functional import Functional  # a subclass of Model: its module imports this one
+
+    return Functional
+
+
+@keras_export("keras.Model")
 class Model(Trainer, Layer):
     """A layer made of layers, with `summary()`, `get_layer()`, training (`compile` / `fit` /
     `evaluate` / `predict`, from `Trainer`) and saving.
@@ -20,9 +33,8 @@ class Model(Trainer, Layer):
 
     def __new__(cls, *args, **kwargs):
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            from lamina.models.functional import Functional
-
-            return Functional.__new__(Functional)
+            functional = _functional()
+            return functional.__new__(functional)
         return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args, **kwargs):
@@ -36,30 +48,20 @@ class Model(Trainer, Layer):
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
         """Saves the model (config, weights, compile config and optimizer state) as a `.keras`
         file that Keras 3 can load too. See `lamina.saving.save_model`."""
-        from lamina.saving import saving_api
-
         return saving_api.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Saves the weights (and the optimizer's state, when compiled) to a `.weights.h5` file in
         Keras 3's layout."""
-        from lamina.saving import saving_api
-
         return saving_api.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
-        """Loads weights from a `.weights.h5` or `.keras` file (lamina's or Keras 3's). Everything is
-        checked first: weights that do not fit raise ValueError and leave the model unchanged."""
-        from lamina.saving import saving_api
-
+        """Loads weights from a `.weights.h5` or `.keras` file (lamina's or Keras 3's), all or
+        nothing: weights that do not fit raise ValueError and leave the model unchanged."""
         return saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     def to_json(self, **kwargs):
         """The model's serialized config as a JSON string (`lamina.models.model_from_json`)."""
-        import json
-
-        from lamina.saving.serialization_lib import serialize_keras_object
-
         return json.dumps(serialize_keras_object(self), **kwargs)
 
     @classmethod
@@ -67,15 +69,20 @@ class Model(Trainer, Layer):
         """A model from its config: a functional model's config builds a functional model (for
         `Model`, `Functional` and subclasses that keep the functional constructor); any other
         config is passed to the constructor, as Keras does."""
-        from lamina.models.functional import Functional
-        from lamina.models.functional_config import functional_from_config
-
+        functional = _functional()
         keys = ("name", "layers", "input_layers", "output_layers")
-        functional_like = cls in (Model, Functional) or cls.__init__ is Functional.__init__
+        functional_like = cls in (Model, functional) or cls.__init__ is functional.__init__
         if isinstance(config, dict) and all(k in config for k in keys) and functional_like:
-            return functional_from_config(Functional if cls is Model else cls, config,
-                                          custom_objects=custom_objects)
+            return functional.from_config.__func__(functional if cls is Model else cls, config,
+                                                   custom_objects=custom_objects)
         return Layer.from_config.__func__(cls, config)
+
+    def _obj_type(self):
+        return "Model"
+
+    @classmethod
+    def _saving_reference(cls):
+        return Model(name="model_reference")
 
     @property
     def layers(self):

@@ -1,15 +1,18 @@
 """`lamina.Sequential`: a plain stack of layers, each with one input and one output."""
 from lamina.backend import Tensor, convert_to_tensor
 from lamina.layers.core import InputLayer
-from lamina.layers.layer import Layer
-from lamina.layers.symbolic import KerasTensor
+from lamina.layers.layer import Layer, _dtype_policy_config
 from lamina.models.model import Model
+from lamina.saving.object_registration import keras_export
+from lamina.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
+from lamina.symbolic import KerasTensor
 from lamina.utils import tree
 from lamina.utils.naming import auto_name
 
 __all__ = ["Sequential"]
 
 
+@keras_export("keras.Sequential")
 class Sequential(Model):
     """A stack of layers. Build it from a list or with `add()`; it builds its weights on its first
     call, on `build(input_shape)`, or at once when it starts with an `Input`.
@@ -200,12 +203,16 @@ class Sequential(Model):
         self._require_built("summary")
         return super().summary(*args, **kwargs)
 
+    def _obj_type(self):
+        return "Sequential"
+
+    @classmethod
+    def _saving_reference(cls):
+        return Sequential(name="sequential_reference")
+
     def get_config(self):
         """Keras 3's Sequential config: `name`, `trainable`, `dtype`, `layers` (each layer's
         serialized config, the input layer first) and `build_input_shape` once built."""
-        from lamina.layers.layer import _dtype_policy_config
-        from lamina.saving.serialization_lib import serialize_keras_object
-
         config = {"name": self.name, "trainable": self.trainable, "dtype": _dtype_policy_config(self.dtype),
                   "layers": [serialize_keras_object(layer) for layer in self._layers]}
         if self._graph is not None:
@@ -215,8 +222,6 @@ class Sequential(Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         """A new model with the same layers (new weights), built if the config says it was."""
-        from lamina.saving.serialization_lib import deserialize_keras_object
-
         if not isinstance(config, dict) or "name" not in config or "layers" not in config:
             raise ValueError("A Sequential model configuration must be a dictionary containing the "
                              f"'name' and 'layers' keys. Received: config={config}")

@@ -26,6 +26,7 @@ from lamina import optimizers as optimizers_module
 from lamina.autograd import GradientTape
 from lamina.backend import Tensor, convert_to_numpy
 from lamina.models import data_adapter
+from lamina.saving.serialization_lib import deserialize_compile_config, serialize_dict
 from lamina.utils import tree
 
 __all__ = ["Trainer"]
@@ -147,8 +148,6 @@ class Trainer:
         """The arguments of `compile()`, serialized as Keras 3 writes them ({} when not compiled)."""
         if not self.compiled or getattr(self, "_compile_config", None) is None:
             return {}
-        from lamina.saving.serialization_lib import serialize_dict
-
         return serialize_dict(self._compile_config)
 
     def compile_from_config(self, config):
@@ -161,8 +160,6 @@ class Trainer:
                 "`get_compile_config()` and `compile_from_config(config)`. Alternatively, you can call "
                 "`compile()` manually after loading.", stacklevel=2)
             return
-        from lamina.saving.serialization_lib import deserialize_compile_config
-
         config = deserialize_compile_config(config)
         accepted = inspect.signature(Trainer.compile).parameters
         self.compile(**{k: v for k, v in config.items() if k in accepted})

@@ -1,8 +1,10 @@
 """`Adagrad`: per-parameter learning rates from accumulated squared gradients, fused in C++."""
 from lamina import _core
 from lamina.optimizers.base_optimizer import Optimizer
+from lamina.saving.object_registration import keras_export
 
 
+@keras_export("keras.optimizers.Adagrad")
 class Adagrad(Optimizer):
     """Adagrad: `accumulator += g^2; w -= lr * g / sqrt(accumulator + epsilon)`.
 

@@ -1,8 +1,10 @@
 """`Adam` and `AdamW`: Keras 3's formulas (bias correction folded into the step size), fused in C++."""
 from lamina import _core
 from lamina.optimizers.base_optimizer import Optimizer
+from lamina.saving.object_registration import keras_export
 
 
+@keras_export("keras.optimizers.Adam")
 class Adam(Optimizer):
     """Adam: adaptive moment estimation.
 
@@ -51,6 +53,7 @@ class Adam(Optimizer):
         return config
 
 
+@keras_export("keras.optimizers.AdamW")
 class AdamW(Adam):
     """Adam with decoupled weight decay: each step first does `w -= w * weight_decay * lr`.
 

@@ -13,9 +13,11 @@ variable. Variables passed in that are not trainable (frozen) are left unchanged
 import re
 import warnings
 
-from lamina import _core
+from lamina import _core, initializers
 from lamina.backend import Tensor, convert_to_tensor
 from lamina.optimizers import schedules as _schedules
+from lamina.saving.keras_saveable import KerasSaveable, assign_variables
+from lamina.saving.object_registration import keras_export
 from lamina.utils.naming import auto_name, to_snake_case
 from lamina.variables import Variable
 
@@ -23,7 +25,8 @@ _DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": 
              "loss_scale_factor": None, "gradient_accumulation_steps": None}
 
 
-class Optimizer:
+@keras_export("keras.optimizers.Optimizer")
+class Optimizer(KerasSaveable):
     """Base class of the optimizers (Keras 3's `keras.optimizers.Optimizer`).
 
     Args:
@@ -115,8 +118,6 @@ class Optimizer:
     def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="none", layout=None,
                      name=None):
         """Adds a (non-trainable) optimizer variable and returns it."""
-        from lamina import initializers
-
         init = initializers.get(initializer)
         v = Variable(init, shape=tuple(shape), dtype=dtype or "float32", trainable=False, name=name)
         if name is not None:
@@ -420,8 +421,14 @@ class Optimizer:
                 msg += "This is likely because the optimizer has not been called/built yet."
             warnings.warn(msg, stacklevel=2)
             return
-        for i, variable in enumerate(self.variables):
-            variable.assign(store[str(i)])
+        assign_variables(self.variables, store)
+
+    def _obj_type(self):
+        return "Optimizer"
+
+    @classmethod
+    def _saving_reference(cls):
+        return Optimizer(1.0, name="optimizer_reference")
 
     # ------------------------------------------------------------------ config
     def get_config(self):

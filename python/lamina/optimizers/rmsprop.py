@@ -1,8 +1,10 @@
 """`RMSprop`: Keras 3's formulas (plain or centered, optional momentum), fused in C++."""
 from lamina import _core
 from lamina.optimizers.base_optimizer import Optimizer
+from lamina.saving.object_registration import keras_export
 
 
+@keras_export("keras.optimizers.RMSprop")
 class RMSprop(Optimizer):
     """RMSprop: divides the gradient by a running root mean square of recent gradients.
 

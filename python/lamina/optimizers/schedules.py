@@ -2,6 +2,8 @@
 they return the learning rate for that step (a float)."""
 import math
 
+from lamina.saving.object_registration import keras_export
+
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "serialize", "deserialize"]
 
 
@@ -10,6 +12,7 @@ def _step_value(step):
     return float(step)
 
 
+@keras_export("keras.optimizers.schedules.LearningRateSchedule")
 class LearningRateSchedule:
     """Base class: subclasses implement `__call__(step)` and `get_config()`."""
 
@@ -27,6 +30,7 @@ class LearningRateSchedule:
         return cls(**config)
 
 
+@keras_export("keras.optimizers.schedules.ExponentialDecay")
 class ExponentialDecay(LearningRateSchedule):
     """`initial_learning_rate * decay_rate ** (step / decay_steps)`; with `staircase=True` the
     exponent is floored, so the rate changes every `decay_steps` steps."""
@@ -51,6 +55,7 @@ class ExponentialDecay(LearningRateSchedule):
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
+@keras_export("keras.optimizers.schedules.PiecewiseConstantDecay")
 class PiecewiseConstantDecay(LearningRateSchedule):
     """`values[0]` while `step <= boundaries[0]`, `values[1]` while `step <= boundaries[1]`, ...,
     `values[-1]` after the last boundary."""

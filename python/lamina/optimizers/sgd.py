@@ -1,8 +1,10 @@
 """`SGD`: gradient descent with optional (Nesterov) momentum, Keras 3's formulas, fused in C++."""
 from lamina import _core
 from lamina.optimizers.base_optimizer import Optimizer
+from lamina.saving.object_registration import keras_export
 
 
+@keras_export("keras.optimizers.SGD")
 class SGD(Optimizer):
     """Gradient descent (with momentum) optimizer.
 

@@ -7,9 +7,10 @@
 - `serialize_keras_object` / `deserialize_keras_object`: configs in Keras's schema;
 - `register_keras_serializable(package=...)` and `custom_objects=`: the user's classes.
 
-Files written by Keras 3.15 load here and files written here load in Keras 3.15. Loading never
-executes code from a file and checks everything before assigning anything; saving writes a
-temporary file and renames it.
+Files written by Keras 3.15 load here and files written here load in Keras 3.15. Each layer, model
+and optimizer writes and reads its own state (`save_own_variables` / `load_own_variables`, which a
+user's class may override). Loading never executes code from a file and is all or nothing (a file
+that does not fit leaves the model as it was); saving writes a temporary file and renames it.
 """
 from lamina.saving.object_registration import (CustomObjectScope, custom_object_scope, get_custom_objects,
                                                get_registered_name, get_registered_object,

@@ -1,15 +1,71 @@
-"""The registry of user classes and functions that files may name (Keras 3's
-`keras.saving.register_keras_serializable`, `custom_object_scope`, `get_custom_objects`).
+"""The registries of the classes and functions that files may name.
 
-A file can only make lamina build what lamina itself provides (a fixed allow-list) and what the
-user registered here or passes as `custom_objects`: nothing is ever imported or executed because a
-file names it. This module imports nothing from lamina, so any module may look names up here.
+- lamina's own (the allow-list): each class registers itself where it is defined with
+  `@keras_export("keras.layers.Dense")`, the Keras path files name it by, and each table of
+  functions (activations, losses, metrics) with `export_functions`;
+- the user's (Keras 3's `keras.saving.register_keras_serializable`, `custom_object_scope`,
+  `get_custom_objects`).
+
+A file can only make lamina build what is registered here or passed as `custom_objects`: nothing
+is ever imported or executed because a file names it. This module imports nothing from lamina, so
+every module may register here, and saving reads these tables without importing the modules that
+fill them (they sit above it).
 """
 import inspect
 import threading
 
 __all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects", "get_registered_name",
            "get_registered_object", "register_keras_serializable"]
+
+# The sections of the allow-list, named as the parts of a Keras module path ("keras.optimizers.
+# schedules" is a schedule's, not an optimizer's: the first found in this order wins).
+CATEGORIES = ("schedules", "optimizers", "losses", "metrics", "initializers", "layers", "models")
+
+BUILTIN_CLASSES = {category: {} for category in CATEGORIES}  # category -> {class name: class}
+BUILTIN_NAMES = {}      # class -> (module, class name, registered name), as Keras writes them
+BUILTIN_FUNCTIONS = {}  # "activations" / "losses" / "metrics" -> {name: function}
+
+
+def category_of(module):
+    """The allow-list section of a Keras module path: `keras.layers` -> "layers"; a bare `keras`
+    (`keras.Sequential`, `keras.Model`) -> "models"."""
+    parts = module.split(".")
+    return next((key for key in CATEGORIES if key in parts), "models")
+
+
+def keras_export(path, registered_name=None, from_files=True):
+    """Registers one of lamina's classes under its public Keras path (`"keras.layers.Dense"`), the
+    module and class name its configs carry. `from_files=False` writes the class's configs as Keras
+    does but never builds it from a file (`Lambda`: its config holds code).
+
+        @keras_export("keras.layers.Dense")
+        class Dense(Layer):
+            ...
+    """
+    module, _, class_name = path.rpartition(".")
+
+    def decorator(cls):
+        if cls.__name__ != class_name:
+            raise ValueError(f"keras_export('{path}') names '{class_name}', but decorates {cls.__name__}")
+        section = BUILTIN_CLASSES[category_of(module)]
+        previous = section.get(class_name)
+        if previous is not None and previous is not cls and not _same_definition(previous, cls):
+            raise ValueError(f"{path} is already exported by {previous}")
+        BUILTIN_NAMES[cls] = (module, class_name, registered_name)
+        if from_files:
+            section[class_name] = cls
+        return cls
+
+    return decorator
+
+
+def export_functions(category, table):
+    """Registers lamina's table of built-in functions `{name: function}` for `category`
+    ("activations", "losses", "metrics"): configs name these functions, and files may name them.
+    The table itself is kept, so entries added to it later are seen too."""
+    BUILTIN_FUNCTIONS[category] = table
+    return table
+
 
 GLOBAL_CUSTOM_OBJECTS = {}  # "package>Name" -> class or function
 GLOBAL_CUSTOM_NAMES = {}    # class or function -> "package>Name"

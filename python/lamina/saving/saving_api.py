@@ -110,9 +110,8 @@ def save_weights(model, filepath, overwrite=True, max_shard_size=None, **kwargs)
 
 def load_weights(model, filepath, skip_mismatch=False, **kwargs):
     """Loads weights saved by `save_weights()` (`.weights.h5`) or `save()` (`.keras`), by lamina or
-    Keras 3. Everything is checked before anything is assigned: weights that do not fit raise
-    ValueError and leave the model unchanged (`skip_mismatch=True` skips the objects that do not
-    fit, with a warning)."""
+    Keras 3. All or nothing: weights that do not fit raise ValueError and leave the model unchanged
+    (`skip_mismatch=True` skips the objects that do not fit, with a warning)."""
     filepath = _path(filepath)
     objects_to_skip = kwargs.pop("objects_to_skip", None)
     by_name = kwargs.pop("by_name", None)

@@ -3,16 +3,21 @@
 A `.keras` file is a zip archive holding `metadata.json` (`keras_version`, `date_saved`),
 `config.json` (the model's config, `serialize_keras_object(model)`) and `model.weights.h5`.
 
-The weights file is HDF5. Each object that owns state (a layer, a model, the optimizer) has a
-group `<path>/vars` whose datasets `0`, `1`, ... are its own variables in creation order
-(trainable first), with the attribute `name`. Paths follow Keras's walk of the model: a
-Sequential or functional model's layers under `layers/<class name in snake case>` (`dense`,
-`dense_1`, ... counted per class in the order of `model.layers`), other sub-layers and the
-optimizer under the attribute that holds them (`head`, `optimizer`), lists under their attribute
-with the same per-class names; an object reached twice is stored once, at the first path.
+The weights file is HDF5. Each object that owns state (a layer, a model, the optimizer: a
+`KerasSaveable`) has a group `<path>/vars`, with the attribute `name`, that its
+`save_own_variables(store)` fills and its `load_own_variables(store)` reads, as in Keras: by
+default the datasets `0`, `1`, ... are its own variables in creation order (trainable first), and
+a user's class may override both. Paths follow Keras's walk of the model: a Sequential or
+functional model's layers under `layers/<class name in snake case>` (`dense`, `dense_1`, ...
+counted per class in the order of `model.layers`), other sub-layers and the optimizer under the
+attribute that holds them (`head`, `optimizer`), lists under their attribute with the same
+per-class names; an object reached twice is stored once, at the first path. The walk skips the
+attributes a plain instance of the object's base class has (its internals).
 
-Loading reads and checks everything first (every group, every count, every shape and dtype) and
-assigns nothing until all of it fits: a file that does not fit leaves the model as it was.
+Loading is all or nothing: every object's `load_own_variables` runs (the defaults check counts,
+shapes and dtypes before assigning anything), and if any of them fails, every variable gets its
+value back before the error names every object that did not fit: a file that does not fit
+leaves the model as it was.
 
 Every file is built in memory first (h5py writes the HDF5 into a BytesIO, never to disk itself),
 then written by one helper, `write_atomically`: a temporary file in the target's directory,
@@ -22,9 +27,12 @@ lose the previous file or leave half a model under the real name.
 
 Loading is bounded by the file (the limits are named in `lamina.utils.limits`): the config is read
 with a cap, the model is built under a `WeightBudget` of the weights member's size (a config that
-declares more weights than its file can hold fails before allocating them), and the weights member
-is read in a stream capped by what the built model's variables can take, plus a margin.
+declares more weights than its file can hold fails before allocating them), the weights member
+is read in a stream capped by what the built model's variables can take, plus a margin, and the
+datasets read from it are capped by the same bound (a dataset that declares a huge shape is
+refused before it is read).
 """
+import contextlib
 import datetime
 import errno
 import io
@@ -38,8 +46,11 @@ import zlib
 
 import numpy as np
 
+from lamina.saving.keras_saveable import KerasSaveable
 from lamina.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
 from lamina.utils import limits
+from lamina.utils.naming import to_snake_case
+from lamina.version import __version__
 
 __all__ = ["save_model", "load_model", "save_weights_only", "load_weights_only"]
 
@@ -53,25 +64,19 @@ _READ_CHUNK_BYTES = 1 << 20
 
 # ---------------------------------------------------------------------- the walk
 
-_MODEL_INTERNALS = frozenset([
-    # Layer
-    "_tracked_layers", "_trainable_vars", "_non_trainable_vars", "name", "_trainable", "dtype", "built",
-    "input_spec", "_inbound_nodes", "_build_shapes_dict", "_parent_path", "supports_masking",
-    "_call_has_training", "_input_shape_arg", "_auto_config",
-    # Sequential, Functional
-    "_layers", "_graph", "_inputs_struct", "_outputs_struct", "_flat_inputs", "_flat_outputs", "_nodes",
-    "_operations",
-    # Trainer (the optimizer is saved; losses and metrics hold no saved state, as in Keras)
-    "loss", "_loss_fns", "loss_weights", "_metric_specs", "_weighted_metric_specs", "_compiled_metrics",
-    "_loss_tracker", "_trainable_ids", "compiled", "stop_training", "_compile_config",
-])
+_MODEL_TYPES = ("Model", "Sequential", "Functional")
+_skipsets = {}  # obj type -> the attribute names of a plain instance of its base class
 
 
-def _is_saveable(obj):
-    from lamina.layers.layer import Layer
-    from lamina.optimizers.base_optimizer import Optimizer
-
-    return isinstance(obj, (Layer, Optimizer))
+def _attribute_skipset(obj):
+    """The attributes the walk of `obj` leaves out: the ones a plain instance of its base class
+    (Layer, Model, Sequential, Functional, Optimizer) has, which are that base's internals
+    (Keras's `get_attr_skipset`)."""
+    obj_type = obj._obj_type()
+    skip = _skipsets.get(obj_type)
+    if skip is None:
+        skip = _skipsets[obj_type] = frozenset(vars(obj._saving_reference()))
+    return skip
 
 
 def _name_key(name):
@@ -82,33 +87,22 @@ def _children(obj):
     """(attribute, value) pairs in Keras's order: a Sequential or functional model's `layers`
     first, then the attributes sorted by name with private ones last (a subclassed model's
     `layers` property among them, as Keras's `dir()` walk sees it)."""
-    from lamina.layers.layer import Layer
-    from lamina.models.functional import Functional
-    from lamina.models.model import Model
-    from lamina.models.sequential import Sequential
-
-    if not isinstance(obj, Layer):
-        return []
     attrs = dict(vars(obj))
     out = []
-    if isinstance(obj, (Sequential, Functional)):
+    obj_type = obj._obj_type()
+    if obj_type in ("Sequential", "Functional"):
         out.append(("layers", obj.layers))
         attrs.pop("layers", None)
-    elif isinstance(obj, Model) and "layers" not in attrs:
+    elif obj_type == "Model" and "layers" not in attrs:
         attrs["layers"] = obj.layers
+    skip = _attribute_skipset(obj)
     for name in sorted(attrs, key=_name_key):
-        if name.startswith("__") or name in _MODEL_INTERNALS:
+        if name.startswith("__") or name in skip:
             continue
         value = attrs[name]
-        if _is_saveable(value) or isinstance(value, (list, tuple, dict)):
+        if isinstance(value, (KerasSaveable, list, tuple, dict)):
             out.append((name, value))
     return out
-
-
-def _snake_case(name):
-    from lamina.utils.naming import to_snake_case
-
-    return to_snake_case(name)
 
 
 def _unique(name, used):
@@ -130,7 +124,7 @@ def _walk(obj, path, visited, visit):
     visit(obj, path)
     visited.add(id(obj))
     for name, child in _children(obj):
-        if _is_saveable(child):
+        if isinstance(child, KerasSaveable):
             _walk(child, _join(path, name), visited, visit)
         else:
             _walk_container(child, _join(path, name), visited, visit, set())
@@ -143,151 +137,223 @@ def _walk_container(container, path, visited, visit, seen_containers):
     items = list(container.values()) if isinstance(container, dict) else list(container)
     used = {}
     for item in items:
-        if _is_saveable(item):
-            _walk(item, _join(path, _unique(_snake_case(type(item).__name__), used)), visited, visit)
+        if isinstance(item, KerasSaveable):
+            _walk(item, _join(path, _unique(to_snake_case(type(item).__name__), used)), visited, visit)
         elif isinstance(item, (list, tuple, dict)):
             _walk_container(item, _join(path, _unique("container", used)), visited, visit, seen_containers)
 
 
-def _own_variables(obj):
-    from lamina.layers.layer import Layer
-
-    if isinstance(obj, Layer):
-        return list(obj._trainable_vars) + list(obj._non_trainable_vars)
-    return list(obj.variables)
-
-
 def _label(obj):
-    from lamina.layers.layer import Layer
-
-    kind = "Layer" if isinstance(obj, Layer) else "Optimizer"
+    kind = "Optimizer" if obj._obj_type() == "Optimizer" else "Layer"
     return f"{kind} '{obj.name}' ({type(obj).__name__})"
 
 
 # ---------------------------------------------------------------------- HDF5
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError as e:  # pragma: no cover - h5py is a dependency
-        raise ImportError("h5py must be installed in order to save or load weights.") from e
+    # imported on the first save or load, not by `import lamina` (h5py takes ~0.1 s to import)
+    import h5py
+
     return h5py
 
 
-def write_weights(model, h5file):
-    """Writes the state of `model` (and its optimizer) into an open, empty h5py File."""
-    def visit(obj, path):
-        group = h5file.create_group(_join(path, "vars"))
-        group.attrs["name"] = obj.name
-        for i, v in enumerate(_own_variables(obj)):
-            group.create_dataset(str(i), data=v.numpy())
+_H5_ERRORS = (OSError, RuntimeError, KeyError, TypeError, IndexError, OverflowError, MemoryError)
 
-    _walk(model, "", set(), visit)
+
+class _DamagedFile(ValueError):
+    """h5py opened the file but could not read it: its internal structure is damaged. Raised as
+    it is, never counted as one object's mismatch (`skip_mismatch` does not skip it)."""
+
+
+@contextlib.contextmanager
+def _reading():
+    """Turns h5py's errors on a damaged file into `_DamagedFile`."""
+    try:
+        yield
+    except _H5_ERRORS as e:
+        raise _DamagedFile(f"The weights file is damaged or truncated: {type(e).__name__}: {e}") from None
+
+
+class _WriteStore:
+    """The `<path>/vars` group of one object in a weights file being written (Keras's `H5Entry`):
+    `store["0"] = variable` writes the dataset `0`. The group is made at once, with the object's
+    name, as Keras makes it."""
+
+    def __init__(self, h5file, path, name):
+        self._group = h5file.create_group(_join(path, "vars"))
+        self._group.attrs["name"] = name
+
+    def __setitem__(self, key, value):
+        self._group.create_dataset(key, data=np.asarray(value))
+
+    def __getitem__(self, key):
+        return self._group[key][()]
+
+    def __contains__(self, key):
+        return key in self._group
+
+    def __len__(self):
+        return len(self._group)
+
+    def keys(self):
+        return self._group.keys()
+
+
+class _Keys:
+    """The names in a read store's group: `len()` counts them without listing them."""
+
+    def __init__(self, group):
+        self._group = group
+
+    def __len__(self):
+        with _reading():
+            return len(self._group) if self._group is not None else 0
+
+    def __iter__(self):
+        with _reading():
+            return iter(list(self._group.keys()) if self._group is not None else [])
+
+    def __contains__(self, key):
+        with _reading():
+            return self._group is not None and isinstance(key, str) and key in self._group
+
+
+class _ReadStore:
+    """The `<path>/vars` group of one object in a weights file being read: `store["0"]` is the
+    array of the dataset `0`, once it is known to be plain numbers stored in this file and to fit
+    in what is left of the load's byte budget (`_Reader`). A missing group reads as empty, as in
+    Keras."""
+
+    def __init__(self, reader, group, where):
+        self._reader, self._group, self._where = reader, group, where
+
+    def keys(self):
+        return _Keys(self._group)
+
+    def __len__(self):
+        return len(self.keys())
+
+    def __contains__(self, key):
+        return key in self.keys()
+
+    def __getitem__(self, key):
+        if key not in self.keys():
+            raise ValueError(f"The file has no variable '{key}' under '{self._where}'.")
+        return self._reader.read(self._group, key, self._where)
+
+
+class _Reader:
+    """Reads the stores of one weights file; all the arrays it hands out take at most `budget`
+    bytes together, so a dataset that declares more than the model can hold is refused before it
+    is read."""
+
+    def __init__(self, h5file, budget):
+        self._h5file, self._left = h5file, budget
+
+    def store(self, path):
+        where = _join(path, "vars")
+        with _reading():
+            return _ReadStore(self, _safe_group(self._h5file, where), where)
+
+    def read(self, group, key, where):
+        with _reading():
+            ds = _child(group, key, f"{where}/{key}", _h5py().Dataset)
+            if ds.external or ds.is_virtual:
+                raise ValueError(f"Not allowed: H5 file with an external or virtual dataset at '{where}/{key}'")
+            if ds.dtype.kind not in "biuf":
+                raise ValueError(f"Invalid weights file: the dataset '{where}/{key}' holds {ds.dtype}, not numbers")
+            nbytes = math.prod(ds.shape) * ds.dtype.itemsize
+            if nbytes > self._left:
+                raise ValueError(f"The dataset '{where}/{key}' declares shape {tuple(ds.shape)} ({nbytes} bytes), "
+                                 "more than the model's variables can take: the file is damaged or not this "
+                                 "model's.")
+            self._left -= nbytes
+            return np.asarray(ds[()])
+
+
+def _child(parent, name, where, kind):
+    """`parent[name]`, after refusing soft and external links; ValueError unless it is a `kind`
+    (`h5py.Group` or `h5py.Dataset`)."""
+    h5py = _h5py()
+    link = parent.get(name, getclass=True, getlink=True)
+    if link in (h5py.ExternalLink, h5py.SoftLink):
+        raise ValueError(f"Not allowed: H5 file with {link.__name__} at '{where}'")
+    child = parent[name]
+    if not isinstance(child, kind):
+        raise ValueError(f"Invalid weights file: expected a {kind.__name__.lower()} at '{where}', "
+                         f"found {type(child).__name__}")
+    return child
 
 
 def _safe_group(parent, path):
     """The group at `path` (None if absent); links and non-groups are refused."""
-    h5py = _h5py()
     current = parent
     for part in path.split("/"):
         if not part or part not in current:
             return None
-        link = current.get(part, getclass=True, getlink=True)
-        if link in (h5py.ExternalLink, h5py.SoftLink):
-            raise ValueError(f"Not allowed: H5 file with {link.__name__} at '{path}'")
-        current = current[part]
-        if not isinstance(current, h5py.Group):
-            raise ValueError(f"Invalid weights file: expected a group at '{path}', found {type(current).__name__}")
+        current = _child(current, part, path, _h5py().Group)
     return current
 
 
-def _read_dataset(group, key, variable, where):
-    """The array for `variable` from `group[key]`, after checking what it is, its shape and dtype
-    (the data is read only once its shape is known to fit)."""
-    h5py = _h5py()
-    link = group.get(key, getclass=True, getlink=True)
-    if link in (h5py.ExternalLink, h5py.SoftLink):
-        raise ValueError(f"Not allowed: H5 file with {link.__name__} at '{where}/{key}'")
-    ds = group[key]
-    if not isinstance(ds, h5py.Dataset):
-        raise ValueError(f"Invalid weights file: expected a dataset at '{where}/{key}'")
-    if ds.external or ds.is_virtual:
-        raise ValueError(f"Not allowed: H5 file with an external or virtual dataset at '{where}/{key}'")
-    if ds.dtype.kind not in "biuf":
-        raise ValueError(f"Invalid weights file: the dataset '{where}/{key}' holds {ds.dtype}, not numbers")
-    if tuple(ds.shape) != tuple(variable.shape):
-        raise ValueError(
-            f"The variable '{variable.path}' has shape {tuple(variable.shape)}, but the file holds shape "
-            f"{tuple(ds.shape)} for it (at '{where}/{key}').")
-    value = np.asarray(ds[()])
-    if value.dtype.kind == "f" and variable.dtype != "float32":
-        if not np.all(np.isfinite(value)) or not np.array_equal(value, np.round(value)):
-            raise ValueError(f"The variable '{variable.path}' is {variable.dtype}, but the file holds "
-                             f"non-integer values for it (at '{where}/{key}').")
-    return value
+def write_weights(model, h5file):
+    """Writes the state of `model` (and its optimizer) into an open, empty h5py File: each object's
+    `save_own_variables` fills the group at its path."""
+    def visit(obj, path):
+        if hasattr(obj, "save_own_variables"):
+            obj.save_own_variables(_WriteStore(h5file, path, obj.name))
+
+    _walk(model, "", set(), visit)
 
 
-def read_weights(model, h5file, skip_mismatch=False, objects_to_skip=None):
-    """Reads and checks the state of `model` from an open h5py File; returns the list of
-    (variable, array) to assign. Raises ValueError (naming every object that does not fit) unless
-    `skip_mismatch`, which warns and leaves those objects out."""
-    from lamina.optimizers.base_optimizer import Optimizer
+def _snapshot(obj):
+    """{id: (variable, its value now)} for the variables `obj` holds. The value shares the
+    variable's storage until the variable is assigned (copy-on-write), so nothing is copied."""
+    return {id(v): (v, v._lamina_tensor._detach()) for v in obj.variables}
 
-    plan, errors = [], []
+
+def _restore(snapshot):
+    for variable, value in snapshot.values():
+        variable.assign(value)
+
+
+def read_weights(model, h5file, budget, skip_mismatch=False, objects_to_skip=None):
+    """Loads the state of `model` (and its optimizer) from an open h5py File: each object's
+    `load_own_variables` reads the group at its path. All or nothing: when an object does not fit,
+    every variable gets its value back and ValueError names every object that did not fit, unless
+    `skip_mismatch`, which warns and gives back only those objects' values."""
+    reader = _Reader(h5file, budget)
+    before, errors = {}, []
 
     def visit(obj, path):
-        variables = _own_variables(obj)
-        where = _join(path, "vars")
-        group = _safe_group(h5file, where) if where else None
-        stored = len(group) if group is not None else 0  # counted before any name is listed
-        if isinstance(obj, Optimizer):
-            if stored != len(variables):
-                if stored or variables:
-                    warnings.warn(
-                        f"Skipping variable loading for optimizer '{obj.name}', because it has "
-                        f"{len(variables)} variables whereas the saved optimizer has {stored} variables. "
-                        + ("This is likely because the optimizer has not been called/built yet."
-                           if not variables else ""), stacklevel=4)
-                return
-        elif stored != len(variables):
-            errors.append((obj, f"Layer '{obj.name}' expected {len(variables)} variables, but received "
-                                f"{stored} variables during loading. Expected: "
-                                f"{[v.name for v in variables]}"))
+        if not hasattr(obj, "load_own_variables"):
             return
-        keys = set(group.keys()) if group is not None else set()
-        found = []
+        store = reader.store(path)
+        own = _snapshot(obj)
+        for key, item in own.items():
+            before.setdefault(key, item)
         try:
-            for i, v in enumerate(variables):
-                if str(i) not in keys:
-                    raise ValueError(f"The file has no variable '{i}' under '{where}'.")
-                found.append((v, _read_dataset(group, str(i), v, where)))
-        except ValueError as e:
-            if isinstance(obj, Optimizer):
-                warnings.warn(f"Skipping variable loading for optimizer '{obj.name}': {e}", stacklevel=4)
-                return
+            obj.load_own_variables(store)
+        except _DamagedFile:
+            raise
+        except Exception as e:  # Keras collects any error of a user's `load_own_variables`
+            _restore(own)
             errors.append((obj, str(e)))
-            return
-        plan.extend(found)
 
     try:
         _walk(model, "", {id(o) for o in objects_to_skip or ()}, visit)
-    except (OSError, RuntimeError, KeyError, TypeError, IndexError, OverflowError, MemoryError) as e:
-        # h5py opened the file but could not read it: its internal structure is damaged
-        raise ValueError(f"The weights file is damaged or truncated: {type(e).__name__}: {e}") from None
-    if errors:
-        obj, message = errors[0]
-        text = (f"A total of {len(errors)} objects could not be loaded. Example error message for "
-                f"object {_label(obj)}:\n\n{message}\n\nList of objects that could not be loaded:\n"
-                f"{[_label(o) for o, _ in errors]}")
-        if not skip_mismatch:
-            raise ValueError(text + "\n\nNothing was loaded: the model is unchanged.")
+        text = None
+        if errors:
+            obj, message = errors[0]
+            text = (f"A total of {len(errors)} objects could not be loaded. Example error message for "
+                    f"object {_label(obj)}:\n\n{message}\n\nList of objects that could not be loaded:\n"
+                    f"{[_label(o) for o, _ in errors]}")
+            if not skip_mismatch:
+                raise ValueError(text + "\n\nNothing was loaded: the model is unchanged.")
+    except BaseException:
+        _restore(before)
+        raise
+    if text is not None:
         warnings.warn(text, stacklevel=3)
-    return plan
-
-
-def assign_all(plan):
-    for variable, value in plan:
-        variable.assign(value)
 
 
 # ---------------------------------------------------------------------- files
@@ -389,12 +455,10 @@ def serialize_model_as_json(model):
         config_json = json.dumps(serialize_keras_object(model), default=_json_default)
     except TypeError as e:
         raise ValueError(f"The config of model '{model.name}' could not be written as JSON: {e}") from None
-    from lamina import __version__ as lamina_version
-
     metadata_json = json.dumps({
         "keras_version": KERAS_FORMAT_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-        "lamina_version": lamina_version,
+        "lamina_version": __version__,
     })
     return config_json, metadata_json
 
@@ -518,8 +582,6 @@ def read_config(archive, filepath):
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """The model stored in the `.keras` archive `filepath`, with its weights (and, when it was
     compiled and `compile=True`, compiled with its optimizer's state)."""
-    from lamina.models.model import Model
-
     with _open_archive(filepath) as archive:
         config = read_config(archive, filepath)
         if not compile:
@@ -531,14 +593,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
                 model = deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
             except RecursionError:
                 raise ValueError(f"The config of {filepath} is nested too deeply to be a model's.") from None
-            if not isinstance(model, Model):
+            if not isinstance(model, KerasSaveable) or model._obj_type() not in _MODEL_TYPES:
                 raise ValueError(f"The file {filepath} does not hold a model: its config describes a "
                                  f"{type(model).__name__}.")
             _prepare_optimizer(model)
         weights = _read_member(archive, WEIGHTS_FILENAME, filepath, _weights_limit(model))
     with _open_h5(io.BytesIO(weights), filepath) as h5file:
-        plan = read_weights(model, h5file)
-    assign_all(plan)
+        read_weights(model, h5file, _weights_limit(model))
     return model
 
 
@@ -564,5 +625,5 @@ def load_weights_only(model, filepath, skip_mismatch=False, objects_to_skip=None
     else:
         source = filepath
     with _open_h5(source, filepath) as h5file:
-        plan = read_weights(model, h5file, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
-    assign_all(plan)
+        read_weights(model, h5file, _weights_limit(model), skip_mismatch=skip_mismatch,
+                     objects_to_skip=objects_to_skip)

@@ -7,7 +7,8 @@ Keras's.
 
 `deserialize_keras_object(config)` builds objects only from a fixed allow-list: lamina's own
 layers, models, optimizers, losses, metrics, initializers and schedules (matched by class name
-within the Keras module the config names), plus what the user registered with
+within the Keras module the config names; each registers itself with `keras_export` where it is
+defined, so this module imports none of them), plus what the user registered with
 `register_keras_serializable` or passes in `custom_objects`. It never imports a module named in
 a config, never unpickles, never evaluates code: a serialized Python lambda, a `Lambda` layer and
 an unknown class are refused with a ValueError.
@@ -21,8 +22,12 @@ import warnings
 
 import numpy as np
 
-from lamina.saving.object_registration import CustomObjectScope, get_registered_name, get_registered_object
+from lamina.backend import Tensor, convert_to_tensor
+from lamina.saving.object_registration import (BUILTIN_CLASSES, BUILTIN_FUNCTIONS, BUILTIN_NAMES, CATEGORIES,
+                                               CustomObjectScope, get_registered_name, get_registered_object)
+from lamina.symbolic import KerasTensor
 from lamina.utils import limits
+from lamina.variables import Variable
 
 __all__ = ["serialize_keras_object", "deserialize_keras_object", "SafeModeScope", "in_safe_mode"]
 
@@ -54,52 +59,8 @@ def in_safe_mode():
 
 # ---------------------------------------------------------------------- the allow-list
 
-_tables = None
-
-
-def _build_tables():
-    """(class -> (module, class_name, registered_name), {category: {class_name: class}})."""
-    from lamina import initializers, layers, losses, metrics, models, optimizers
-    from lamina.layers.layer import Layer
-    from lamina.optimizers import schedules
-
-    public, allowed = {}, {k: {} for k in ("layers", "models", "optimizers", "schedules", "losses",
-                                             "metrics", "initializers")}
-
-    def add(category, module, cls, registered=None):
-        public.setdefault(cls, (module, cls.__name__, registered))
-        allowed[category].setdefault(cls.__name__, cls)
-
-    for name in layers.__all__:
-        obj = getattr(layers, name)
-        if inspect.isclass(obj) and issubclass(obj, Layer):
-            add("layers", "keras.layers", obj)
-    del allowed["layers"]["Lambda"]  # written as Keras writes it, never built from a file
-    add("models", "keras", models.Sequential)
-    add("models", "keras", models.Model)
-    add("models", "keras.src.models.functional", models.Functional, "Functional")
-    for cls in optimizers.ALL_OBJECTS:
-        add("optimizers", "keras.optimizers", cls)
-    for name in schedules.__all__:
-        obj = getattr(schedules, name)
-        if inspect.isclass(obj):
-            add("schedules", "keras.optimizers.schedules", obj)
-    for obj in losses._CLASSES:
-        add("losses", "keras.losses", obj)
-    for obj in metrics._CLASSES:
-        add("metrics", "keras.metrics", obj)
-    for name in initializers.__all__:
-        obj = getattr(initializers, name)
-        if inspect.isclass(obj) and issubclass(obj, initializers.Initializer):
-            add("initializers", "keras.initializers", obj)
-    return public, allowed
-
-
-def _get_tables():
-    global _tables
-    if _tables is None:
-        _tables = _build_tables()
-    return _tables
+# Where a function name is looked up first when nothing says which kind of function it is.
+_FUNCTION_ORDER = ("activations", "losses", "metrics")
 
 
 def _categories(module):
@@ -109,16 +70,15 @@ def _categories(module):
     if not isinstance(module, str) or not (module == "keras" or module.startswith("keras.")):
         return ()
     parts = module.split(".")
-    for key in ("schedules", "optimizers", "losses", "metrics", "initializers", "layers", "models"):
+    for key in CATEGORIES:
         if key in parts:
             return (key,)
     return ("models", "layers")  # `keras`: keras.Sequential, keras.Model, keras.Layer, ...
 
 
 def _function_tables():
-    from lamina import activations, losses, metrics
-
-    return {"activations": activations._BY_NAME, "losses": losses._FUNCTIONS, "metrics": metrics._FUNCTIONS}
+    """{kind: {name: function}} of lamina's built-in functions, in `_FUNCTION_ORDER`."""
+    return {key: BUILTIN_FUNCTIONS.get(key, {}) for key in _FUNCTION_ORDER}
 
 
 def _public_function_name(fn):
@@ -144,10 +104,6 @@ def _func_dump(fn):
 
 def serialize_keras_object(obj):
     """The config of `obj` in Keras 3's schema (plain values, lists and dicts pass through)."""
-    from lamina.backend import Tensor
-    from lamina.layers.symbolic import KerasTensor
-    from lamina.variables import Variable
-
     if obj is None or isinstance(obj, PLAIN_TYPES):
         return obj
     if isinstance(obj, (list, tuple)):
@@ -196,10 +152,9 @@ def serialize_keras_object(obj):
     inner = obj.get_config()
     if not isinstance(inner, dict):
         raise TypeError(f"The `get_config()` method of {obj} should return a dict. It returned: {inner}")
-    public, _ = _get_tables()
     cls = type(obj)
-    if cls in public:
-        module, class_name, registered_name = public[cls]
+    if cls in BUILTIN_NAMES:
+        module, class_name, registered_name = BUILTIN_NAMES[cls]
     else:
         module = cls.__module__ if cls.__module__ != "__main__" else None
         class_name = cls.__name__
@@ -239,10 +194,9 @@ def _locate_class(class_name, registered_name, module, full_config, custom_objec
         return obj
     if class_name == "Lambda" and (module is None or str(module).startswith("keras")):
         raise _code_refused("a `Lambda` layer")
-    _, allowed = _get_tables()
     categories = _categories(module) if "module" in full_config else ("layers", "models", "optimizers")
     for category in categories:
-        cls = allowed[category].get(class_name)
+        cls = BUILTIN_CLASSES[category].get(class_name)
         if cls is not None:
             return cls
     where = f" (module {module!r})" if module else ""
@@ -258,7 +212,7 @@ def _locate_function(name, module, custom_objects, prefer=None):
     if obj is not None:
         return obj
     tables = _function_tables()
-    order = ["activations", "losses", "metrics"]
+    order = list(_FUNCTION_ORDER)
     if prefer in tables:
         order.remove(prefer)
         order.insert(0, prefer)
@@ -338,8 +292,6 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     if class_name == "__keras_tensor__":
         return _SerializedTensor(inner)
     if class_name == "__tensor__":
-        from lamina.backend import convert_to_tensor
-
         return convert_to_tensor(_numpy_value(inner, config))
     if class_name == "__numpy__":
         return _numpy_value(inner, config)

@@ -4,6 +4,7 @@ import random as _random
 import numpy as _np
 
 from lamina import _core
+from lamina.utils import naming
 
 __all__ = ["clear_session", "set_random_seed"]
 
@@ -22,9 +23,5 @@ def set_random_seed(seed):
 def clear_session(free_memory=True):
     """Forgets the automatic names handed out so far: the next Dense is `dense` again (as
     `keras.utils.clear_session()`). Existing layers and models keep their names and weights."""
-    from lamina import variables
-    from lamina.utils import naming
-
-    naming.reset_uids()
+    naming.reset_uids()  # the layers' names and the Variables' alike
     naming.reset_name_scopes()
-    variables._variable_names.clear()

@@ -19,9 +19,10 @@ def get_uid(prefix):
     return _uids[prefix]
 
 
-def auto_name(prefix):
-    """`prefix` the first time, then `prefix_1`, `prefix_2`, ..."""
-    uid = get_uid(prefix)
+def auto_name(prefix, namespace=None):
+    """`prefix` the first time, then `prefix_1`, `prefix_2`, ... (counted apart per `namespace`:
+    unnamed Variables count their `variable` names apart from the layers' unnamed weights)."""
+    uid = get_uid(prefix if namespace is None else (namespace, prefix))
     return prefix if uid == 1 else f"{prefix}_{uid - 1}"
 
 

@@ -1,5 +1,6 @@
 """`model.summary()`: the same table Keras 3 prints (rich box drawing, Keras's column layout)."""
 import math
+import re
 import shutil
 
 import rich.console
@@ -118,8 +119,6 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
 
     lo, hi = 0, len(layers)
     if layer_range is not None:
-        import re
-
         # Keras's get_layer_index_bound_by_layer_name: its messages, and a range given last-first
         # covers the same layers as first-last.
         if len(layer_range) != 2:

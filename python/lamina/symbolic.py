@@ -1,5 +1,10 @@
 """Symbolic tensors and graph nodes: what `lamina.Input` returns and what calling a layer on it
-records. No data flows here; shapes are inferred by each layer's `compute_output_shape`."""
+records. No data flows here; shapes are inferred by each layer's `compute_output_shape`.
+
+This sits beside the backend, below layers (as Keras's `backend.KerasTensor` and `ops.Node`), so
+that serialization can recognise a symbolic tensor without importing the layers."""
+from lamina.utils import tree
+from lamina.utils.naming import auto_name
 
 __all__ = ["KerasTensor", "Node"]
 
@@ -9,8 +14,6 @@ class KerasTensor:
     made it (`_keras_history` = (layer, node_index, tensor_index))."""
 
     def __init__(self, shape, dtype="float32", name=None):
-        from lamina.utils.naming import auto_name
-
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = dtype
         self.name = name or auto_name("keras_tensor")
@@ -37,8 +40,6 @@ class Node:
     """
 
     def __init__(self, layer, arguments, outputs, call_kwargs=None):
-        from lamina.utils import tree
-
         self.operation = layer
         self.arguments = arguments
         self.outputs = outputs
