@@ -24,6 +24,7 @@ from lamina import losses as losses_module
 from lamina import metrics as metrics_module
 from lamina import optimizers as optimizers_module
 from lamina.autograd import GradientTape
+from lamina.callbacks.base import pythonify_logs
 from lamina.backend import Tensor, convert_to_numpy
 from lamina.models import data_adapter
 from lamina.utils import tree
@@ -91,23 +92,6 @@ def _check_validation_freq(validation_freq):
                          f"epochs; received validation_freq={validation_freq}.")
 
 
-class _LossTracker:
-    """Mean of the batch losses, weighted by batch size (Keras's `loss` log)."""
-
-    def __init__(self):
-        self.reset_state()
-
-    def reset_state(self):
-        self.total, self.count = 0.0, 0
-
-    def update_state(self, value, n):
-        self.total += float(value) * n
-        self.count += n
-
-    def result(self):
-        return self.total / self.count if self.count else 0.0
-
-
 class Trainer:
     """Mixed into `Model`: the Keras training API."""
 
@@ -138,7 +122,7 @@ class Trainer:
         self._metric_specs = list(metrics or []) if not isinstance(metrics, dict) else metrics
         self._weighted_metric_specs = list(weighted_metrics or [])
         self._compiled_metrics = None  # resolved from the first batch's shapes
-        self._loss_tracker = _LossTracker()
+        self._loss_tracker = metrics_module.Mean(name="loss")  # as Keras's Trainer
         self._trainable_ids = None  # the trainable set of the last step (see _follow_trainable_set)
         self.compiled = True
         self.stop_training = False
@@ -261,15 +245,18 @@ class Trainer:
     def _update_metrics(self, loss, y, y_pred, sample_weight):
         if self._compiled_metrics is None:
             self._build_metrics(y, y_pred)
-        self._loss_tracker.update_state(loss, _batch_size_of(y_pred))
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size_of(y_pred))
         ys, preds = tree.flatten(y), tree.flatten(y_pred)
         for m, i, weighted in self._compiled_metrics:
             m.update_state(ys[i], preds[i], sample_weight if weighted else None)
 
     def _logs(self):
+        """The loss and metrics so far, as the metrics' results: 0-d lamina tensors, which the
+        callbacks convert to Python floats when they read them (`CallbackList`), and which
+        `evaluate` / `*_on_batch` convert before they return."""
         logs = {"loss": self._loss_tracker.result()}
         for m in self.metrics:
-            logs[m.name] = float(m.result())
+            logs[m.name] = m.result()
         return dict(sorted(logs.items()))
 
     # ------------------------------------------------------------------ steps
@@ -453,6 +440,7 @@ class Trainer:
         return self._format_results(logs, return_dict)
 
     def _format_results(self, logs, return_dict):
+        logs = pythonify_logs(logs)
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[m.name] for m in self.metrics]
