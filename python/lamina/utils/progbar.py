@@ -10,6 +10,8 @@ import math
 import sys
 import time
 
+import numpy as np
+
 __all__ = ["Progbar"]
 
 
@@ -86,7 +88,10 @@ class Progbar:
         out = []
         for k in self._order:
             total, count = self._values[k]
-            out.append((k, float(total) / max(1, count)))
+            # a logged value with several entries (a metric with several thresholds) shows their
+            # mean, as Keras's bar does
+            total = float(total) if getattr(total, "ndim", 0) == 0 else float(np.mean(total))
+            out.append((k, total / max(1, count)))
         return out
 
     def update(self, current, values=None, finalize=None):
