@@ -226,6 +226,14 @@ class CallbackList(Callback):
         if params:
             self.set_params(params)
 
+    def reads_batch_logs(self, mode):
+        """Whether a callback overrides a batch-end hook of `mode` ("train" or "test"), as Keras's
+        `CallbackList` checks (`utils.is_default`) before it dispatches them: when none does, the
+        trainer skips computing those batches' logs."""
+        hooks = ("on_train_batch_end", "on_batch_end") if mode == "train" else ("on_test_batch_end",)
+        return any(name in vars(cb) or getattr(type(cb), name) is not getattr(Callback, name)
+                   for cb in self.callbacks for name in hooks)
+
     def set_params(self, params):
         super().set_params(params)
         for cb in self.callbacks:

@@ -16,6 +16,15 @@ EPSILON = 1e-7  # keras.backend.epsilon()
 NEG_INF = -1e10  # Keras's stand-in for -inf in top_k filtering
 
 
+def _add_to(variable, update):
+    """`variable += update`, in place (Variable.assign_add without its conversions and checks: it
+    runs for every metric every batch). Copy-on-write: a result still held (lazy logs) that shares
+    the storage keeps its values."""
+    state = variable._lamina_tensor
+    state._unshare()
+    state._assign(ops.add(state, update))
+
+
 def _snapshot(variable):
     """The variable's current value as a tensor of its own: a result read later (lazy logs) keeps
     the value of the batch it was taken at, whatever the next updates write into the variable."""
@@ -135,7 +144,7 @@ class Sum(Metric):
     def update_state(self, values, sample_weight=None):
         with no_grad():
             values, _ = _samplewise(values, sample_weight, ops.sum)
-            self.total.assign_add(_sum_all(values))
+            _add_to(self.total, _sum_all(values))
 
     def result(self):
         return _snapshot(self.total)
@@ -156,15 +165,23 @@ class Mean(Metric):
         if mask is None and type(values) is Tensor:
             mask = _get_mask(values)
         with no_grad():
+            if (type(values) is Tensor and values.ndim == 0 and values.dtype == "float32" and mask is None
+                    and isinstance(sample_weight, (int, float)) and not isinstance(sample_weight, bool)):
+                # one value, one weight (the loss tracker's batch loss and batch size): the general
+                # path's arithmetic, without its reshaping
+                weight = ops.full((), float(sample_weight))
+                _add_to(self.total, ops.multiply(values, weight))
+                _add_to(self.count, weight)
+                return
             values, sample_weight = _samplewise(values, sample_weight, ops.mean, mask)
-            self.total.assign_add(_sum_all(values))
+            _add_to(self.total, _sum_all(values))
             if sample_weight is not None:
                 num_samples = _sum_all(sample_weight)
             elif values.ndim >= 1:
-                num_samples = float(values.shape[0])
+                num_samples = ops.full((), float(values.shape[0]))
             else:
-                num_samples = 1.0
-            self.count.assign_add(num_samples)
+                num_samples = ops.ones(())
+            _add_to(self.count, num_samples)
 
     def update_state(self, values, sample_weight=None):
         self._accumulate(values, sample_weight)

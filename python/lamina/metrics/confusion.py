@@ -10,7 +10,7 @@ from lamina import ops
 from lamina.autograd import no_grad
 from lamina.backend import convert_to_tensor
 from lamina.losses import _divide_no_nan, _float, squeeze_or_expand_to_same_rank
-from lamina.metrics.base import EPSILON, NEG_INF, Metric, _snapshot
+from lamina.metrics.base import EPSILON, NEG_INF, Metric, _add_to, _snapshot
 from lamina.utils.limits import MAX_NUM_THRESHOLDS, MAX_THRESHOLD_LABEL_COUNTS
 
 # ---------------------------------------------------------------- confusion-matrix metrics
@@ -139,7 +139,7 @@ def _update_confusion_matrix(variables, y_true, y_pred, thresholds, top_k=None, 
         if _TN in variables:
             updates[_TN] = ops.subtract(ops.sum(false_weights, axis=axis), updates[_FP])
         for key, variable in variables.items():
-            variable.assign_add(updates[key])
+            _add_to(variable, updates[key])
 
 
 class _ConfusionMatrixConditionCount(Metric):

@@ -373,6 +373,7 @@ class Trainer:
         cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                             verbose=verbose, epochs=epochs, steps=data.num_batches)
         self.stop_training = False
+        batch_logs = cbs.reads_batch_logs("train")  # else no batch's logs are computed
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -383,10 +384,12 @@ class Trainer:
                 cbs.on_train_batch_begin(step)
                 self.train_step(bx, by, bsw)
                 steps_done += 1
-                logs = self._logs()
-                cbs.on_train_batch_end(step, logs)
+                if batch_logs:
+                    cbs.on_train_batch_end(step, self._logs())
                 if self.stop_training:
                     break
+            if steps_done:
+                logs = self._logs()  # the last batch's
             if steps_done == 0 and getattr(data, "exhausted", False):
                 if epoch == initial_epoch:
                     raise ValueError("`fit()` received no data: the generator yielded no batch.")
@@ -411,12 +414,13 @@ class Trainer:
         self.reset_metrics()
         data.reset()
         steps_done = 0
+        batch_logs = cbs is not None and cbs.reads_batch_logs("test")
         for step, (bx, by, bsw) in enumerate(data.batches()):
             if cbs:
                 cbs.on_test_batch_begin(step)
             self.test_step(bx, by, bsw)
             steps_done += 1
-            if cbs:
+            if batch_logs:
                 cbs.on_test_batch_end(step, self._logs())
         if steps_done == 0:
             raise ValueError(f"`{method}()` received no data: the generator yielded no batch.")
