@@ -1,7 +1,6 @@
 """Confusion-matrix metrics: TruePositives & co., Precision, Recall and AUC, with Keras's
 update_confusion_matrix_variables algorithm, computed with `lamina.ops` in float32 (the counts are
 state variables updated in place; nothing goes through NumPy per batch)."""
-import functools
 import math
 
 import numpy as np
@@ -67,31 +66,45 @@ def _filter_top_k(x, k):
     return ops.where(ops.less(rank, int(k)), x, NEG_INF)
 
 
-@functools.lru_cache(maxsize=256)
-def _cuts_tensor(cuts):
-    """The cuts (a tuple of floats) as a float32 tensor, made once per threshold list."""
-    return convert_to_tensor(np.asarray(cuts, np.float32))
+def _threshold_cuts(thresholds, evenly):
+    """What the scores are compared with (made once, when the metric is made): the thresholds,
+    or for evenly spaced ones the bucket indices 0 .. n-1 (see _update_confusion_matrix)."""
+    if not evenly:
+        return convert_to_tensor(np.asarray(thresholds, np.float32))
+    cuts = np.arange(len(thresholds), dtype=np.float32)
+    if thresholds[0] < 0.0 or thresholds[-1] > 1.0:
+        cuts[0] = -1.0  # the bucket is clamped at 0: every prediction counts there
+    return convert_to_tensor(cuts)
 
 
 def _counts_above(scores, cuts, weights):
-    """For each cut c (a tuple of floats): the sum of `weights` over the predictions whose score is
-    > c. `scores` and `weights` are (samples,) or, per label, (samples, labels)."""
+    """For each cut c (a 1-D tensor) and each tensor w of `weights`: the sum of w over the
+    predictions whose score is > c, as a list of one (cuts,) or, per label, (cuts, labels) tensor
+    per w. `scores` and each w are (samples,) or, per label, (samples, labels)."""
     per_cut = max(1, math.prod(scores.shape))
     block = max(1, _COMPARE_BLOCK // per_cut)
-    cuts = _cuts_tensor(cuts)
+    flat = scores.ndim == 1
+    if flat:  # one (cuts, samples) @ (samples, len(weights)) product counts them all
+        stacked = ops.stack(weights, axis=1)
     parts = []
     for start in range(0, cuts.shape[0], block):
         chunk = ops.reshape(cuts[start:start + block], (-1,) + (1,) * scores.ndim)
         above = ops.greater(ops.expand_dims(scores, 0), chunk)
-        parts.append(ops.sum(ops.where(above, ops.expand_dims(weights, 0), 0.0), axis=1))
-    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+        if flat:
+            parts.append(ops.matmul(ops.cast(above, "float32"), stacked))
+        else:
+            parts.append(ops.stack([ops.sum(ops.where(above, ops.expand_dims(w, 0), 0.0), axis=1)
+                                    for w in weights], axis=-1))
+    counts = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+    return [counts[..., i] for i in range(len(weights))]
 
 
-def _update_confusion_matrix(variables, y_true, y_pred, thresholds, top_k=None, class_id=None,
+def _update_confusion_matrix(variables, y_true, y_pred, cuts, top_k=None, class_id=None,
                              sample_weight=None, multi_label=False, label_weights=None,
                              thresholds_distributed_evenly=False):
     """Adds this batch's true/false positive/negative counts at each threshold to `variables`
-    ({"tp"|"fp"|"tn"|"fn": Variable}), with Keras's update_confusion_matrix_variables algorithm.
+    ({"tp"|"fp"|"tn"|"fn": Variable}), with Keras's update_confusion_matrix_variables algorithm
+    (`cuts`: `_threshold_cuts` of the thresholds).
     A prediction is positive at threshold t when it is > t; for evenly spaced thresholds (AUC's)
     the decision is Keras's bucketing: bucket = ceil(p * (n - 1)) - 1 >= i, that is
     p * (n - 1) > i in float32 (at threshold 0 every prediction counts when the thresholds reach
@@ -99,7 +112,7 @@ def _update_confusion_matrix(variables, y_true, y_pred, thresholds, top_k=None, 
     with no_grad():
         y_true = _float(y_true)
         y_pred = _float(y_pred)
-        num_thresholds = len(thresholds)
+        num_thresholds = cuts.shape[0]
         y_pred, y_true = squeeze_or_expand_to_same_rank(y_pred, y_true)
         if sample_weight is not None:
             sample_weight = ops.expand_dims(_float(sample_weight), -1)
@@ -121,21 +134,20 @@ def _update_confusion_matrix(variables, y_true, y_pred, thresholds, top_k=None, 
         is_true = ops.cast(ops.not_equal(y_true, 0.0), "float32")
         if thresholds_distributed_evenly:
             scores = ops.multiply(ops.clip(y_pred, 0.0, 1.0), float(num_thresholds - 1))
-            cuts = tuple(float(i) for i in range(num_thresholds))
-            if thresholds[0] < 0.0 or thresholds[-1] > 1.0:
-                cuts = (-1.0,) + cuts[1:]  # the bucket is clamped at 0: every prediction counts there
         else:
-            scores, cuts = y_pred, tuple(float(t) for t in thresholds)
+            scores = y_pred
         if not multi_label:
             scores, is_true, weights = (ops.reshape(t, (-1,)) for t in (scores, is_true, weights))
         true_weights = ops.multiply(is_true, weights)
         false_weights = ops.multiply(ops.subtract(1.0, is_true), weights)
         axis = 0 if multi_label else None
-        updates = {_TP: _counts_above(scores, cuts, true_weights)}
+        need_false = _FP in variables or _TN in variables
+        counts = _counts_above(scores, cuts, [true_weights, false_weights] if need_false else [true_weights])
+        updates = {_TP: counts[0]}
         if _FN in variables:
             updates[_FN] = ops.subtract(ops.sum(true_weights, axis=axis), updates[_TP])
-        if _FP in variables or _TN in variables:
-            updates[_FP] = _counts_above(scores, cuts, false_weights)
+        if need_false:
+            updates[_FP] = counts[1]
         if _TN in variables:
             updates[_TN] = ops.subtract(ops.sum(false_weights, axis=axis), updates[_FP])
         for key, variable in variables.items():
@@ -150,11 +162,12 @@ class _ConfusionMatrixConditionCount(Metric):
         self.init_thresholds = thresholds
         self.thresholds = _parse_init_thresholds(thresholds, default_threshold=0.5)
         self._thresholds_distributed_evenly = _is_evenly_distributed(self.thresholds)
+        self._cuts = _threshold_cuts(self.thresholds, self._thresholds_distributed_evenly)
         self.accumulator = self.add_variable(shape=(len(self.thresholds),), initializer="zeros",
                                              name="accumulator")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        _update_confusion_matrix({self._condition: self.accumulator}, y_true, y_pred, self.thresholds,
+        _update_confusion_matrix({self._condition: self.accumulator}, y_true, y_pred, self._cuts,
                                  thresholds_distributed_evenly=self._thresholds_distributed_evenly,
                                  sample_weight=sample_weight)
 
@@ -198,6 +211,7 @@ class _PrecisionRecall(Metric):
         default_threshold = 0.5 if top_k is None else NEG_INF
         self.thresholds = _parse_init_thresholds(thresholds, default_threshold=default_threshold)
         self._thresholds_distributed_evenly = _is_evenly_distributed(self.thresholds)
+        self._cuts = _threshold_cuts(self.thresholds, self._thresholds_distributed_evenly)
         n = len(self.thresholds)
         self.true_positives = self.add_variable(shape=(n,), initializer="zeros", name="true_positives")
         other = "false_positives" if self._other == _FP else "false_negatives"
@@ -206,7 +220,7 @@ class _PrecisionRecall(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         _update_confusion_matrix({_TP: self.true_positives, self._other: self._other_variable},
-                                 y_true, y_pred, self.thresholds,
+                                 y_true, y_pred, self._cuts,
                                  thresholds_distributed_evenly=self._thresholds_distributed_evenly,
                                  top_k=self.top_k, class_id=self.class_id, sample_weight=sample_weight)
 
@@ -271,6 +285,7 @@ class AUC(Metric):
             thresholds = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._thresholds_distributed_evenly = True
         self._thresholds = np.array([0.0 - EPSILON] + thresholds + [1.0 + EPSILON])
+        self._cuts = _threshold_cuts(self._thresholds, self._thresholds_distributed_evenly)
         self.curve = _CURVES[curve]
         self.summation_method = _SUMMATIONS[summation_method]
         super().__init__(name=name, dtype=dtype)
@@ -325,7 +340,7 @@ class AUC(Metric):
         _update_confusion_matrix(
             {_TP: self.true_positives, _TN: self.true_negatives, _FP: self.false_positives,
              _FN: self.false_negatives},
-            y_true, y_pred, self._thresholds,
+            y_true, y_pred, self._cuts,
             thresholds_distributed_evenly=self._thresholds_distributed_evenly,
             sample_weight=sample_weight, multi_label=self.multi_label,
             label_weights=None if self.multi_label else self._label_weights)
