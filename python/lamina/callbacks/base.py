@@ -231,7 +231,7 @@ class CallbackList(Callback):
         `CallbackList` checks (`utils.is_default`) before it dispatches them: when none does, the
         trainer skips computing those batches' logs."""
         hooks = ("on_train_batch_end", "on_batch_end") if mode == "train" else ("on_test_batch_end",)
-        return any(name in vars(cb) or getattr(type(cb), name) is not getattr(Callback, name)
+        return any(name in getattr(cb, "__dict__", ()) or getattr(type(cb), name) is not getattr(Callback, name)
                    for cb in self.callbacks for name in hooks)
 
     def set_params(self, params):
