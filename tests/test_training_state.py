@@ -212,15 +212,20 @@ def test_callbacks_that_read_logs_keep_working(tmp_path):
 
 def test_no_batch_logs_are_computed_when_no_callback_reads_them(monkeypatch):
     model = _model(["accuracy"])
-    calls = []
-    original = type(model)._logs
-    monkeypatch.setattr(type(model), "_logs", lambda self: calls.append(1) or original(self))
+    batch_logs, results = [], []
+    original_batch_logs = type(model)._batch_logs
+    monkeypatch.setattr(type(model), "_batch_logs", lambda self: batch_logs.append(1) or original_batch_logs(self))
+    original_result = metrics.Mean.result
+    monkeypatch.setattr(metrics.Mean, "result", lambda self: results.append(self.name) or original_result(self))
     model.fit(X, Y, batch_size=8, epochs=2, verbose=0, callbacks=[callbacks.EarlyStopping(monitor="loss")])
-    assert len(calls) == 2  # one per epoch end (8 batches each)
-    calls.clear()
-    model.fit(X, Y, batch_size=8, epochs=2, verbose=0,
-              callbacks=[callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)])
-    assert len(calls) == 2 * 8 + 2
-    calls.clear()
+    assert len(batch_logs) == 0  # no callback has a batch-end hook
+    assert results.count("loss") == 2  # the epoch ends' logs
+    del batch_logs[:], results[:]
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0, callbacks=[BatchCounter()])
-    assert len(calls) == 8 + 1
+    assert len(batch_logs) == 8  # handed to the hook ...
+    assert results.count("loss") == 1  # ... but no batch's result computed: none was read
+    del batch_logs[:], results[:]
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: logs["loss"])])
+    assert len(batch_logs) == 8 and results.count("loss") == 8 + 1
+    assert results.count("accuracy") == 1  # never read in a batch

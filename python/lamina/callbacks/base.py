@@ -1,11 +1,12 @@
 """The callback machinery: the `Callback` base class, `CallbackList` (what `fit`, `evaluate` and
 `predict` call), `History`, the progress bar (`ProgbarLogger`) and `LambdaCallback`."""
 import sys
+import weakref
 
 from lamina.backend import Tensor, convert_to_numpy
 from lamina.utils.progbar import Progbar
 
-__all__ = ["Callback", "CallbackList", "History", "LambdaCallback", "Logs", "ProgbarLogger"]
+__all__ = ["Callback", "CallbackList", "Deferred", "History", "LambdaCallback", "Logs", "ProgbarLogger"]
 
 
 def print_msg(message, line_break=True):
@@ -14,10 +15,29 @@ def print_msg(message, line_break=True):
     sys.stdout.flush()
 
 
+class Deferred:
+    """A log value computed when it is first read: `Deferred(metric.result)`. The trainer's batch
+    logs are made of these, so a batch whose logs no one reads computes no result at all (see
+    `Logs`); calling it computes the value."""
+
+    __slots__ = ("compute",)
+
+    def __init__(self, compute):
+        self.compute = compute
+
+    def __call__(self):
+        return self.compute()
+
+
 def _pythonify(value):
     """A scalar log value (0-d tensor or array, NumPy scalar, int) as a Python float; a lamina
-    tensor of another shape as a NumPy array (as Keras); anything else as it is."""
-    if type(value) is float or isinstance(value, (str, bytes)):
+    tensor of another shape as a NumPy array (as Keras); anything else as it is. A `Deferred` is
+    computed first."""
+    if type(value) is float:
+        return value
+    if type(value) is Deferred:
+        value = value()
+    if isinstance(value, (str, bytes)):
         return value
     if tuple(getattr(value, "shape", ())) == ():
         try:
@@ -49,16 +69,19 @@ def pythonify_logs(logs):
 
 class Logs(dict):
     """The logs a batch hook receives: a dict (sorted keys, nested dicts flattened, as
-    `pythonify_logs`) whose values are converted to Python floats when they are read, not before.
+    `pythonify_logs`) whose values are computed and converted to Python floats when they are read,
+    not before.
 
-    The trainer logs the metrics' results as 0-d lamina tensors every batch; converting each one
-    to a float every batch would cost every step, while most batches are read by no one (no batch
-    hook, or a progress bar that redraws a few times a second). Every way of reading a value
-    (indexing, `get`, `items`, `values`, `copy`, `dict(logs)`, `{**logs}`, ==, repr, pickling)
-    sees Python floats; `lazy_items()` gives the values as stored, for a reader that converts
-    later itself (the progress bar, when it draws)."""
+    The trainer's batch logs are `Deferred` metric results; computing and converting each one
+    every batch would cost every step, while most batches are read by no one (a progress bar that
+    redraws a few times a second, a callback that looks at every 100th batch). Every way of
+    reading a value (indexing, `get`, `items`, `values`, `copy`, `dict(logs)`, `{**logs}`, ==,
+    repr, pickling) sees Python floats. When a callback keeps the logs past its hook,
+    `CallbackList` computes what is still deferred (`freeze`) before training goes on, so they keep
+    the values of their batch. `lazy_items()` gives the values as stored, for a reader that
+    converts them itself within the same hook call (the progress bar, when it draws)."""
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
 
     def __init__(self, logs=None):
         super().__init__(_flatten_logs(logs))
@@ -76,6 +99,13 @@ class Logs(dict):
         for key in list(dict.keys(self)):
             self[key]
         return self
+
+    def freeze(self):
+        """Computes the deferred values now (as tensors, not converted): the metrics change with
+        the next batch."""
+        for key, value in list(dict.items(self)):
+            if type(value) is Deferred:
+                dict.__setitem__(self, key, value())
 
     def lazy_items(self):
         """(key, value) pairs with the values as stored (tensors not yet converted)."""
@@ -259,6 +289,11 @@ class CallbackList(Callback):
         logs = Logs(logs)
         for cb in self.callbacks:
             getattr(cb, hook)(batch, logs=logs)
+        kept = weakref.ref(logs)
+        del logs
+        logs = kept()
+        if logs is not None:  # a callback holds on to them: give them this batch's values
+            logs.freeze()
 
     def on_batch_begin(self, batch, logs=None):
         self._call_batch("on_batch_begin", batch, logs)

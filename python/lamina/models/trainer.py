@@ -24,7 +24,7 @@ from lamina import losses as losses_module
 from lamina import metrics as metrics_module
 from lamina import optimizers as optimizers_module
 from lamina.autograd import GradientTape
-from lamina.callbacks.base import pythonify_logs
+from lamina.callbacks.base import Deferred, pythonify_logs
 from lamina.backend import Tensor, convert_to_numpy
 from lamina.models import data_adapter
 from lamina.utils import tree
@@ -250,14 +250,18 @@ class Trainer:
         for m, i, weighted in self._compiled_metrics:
             m.update_state(ys[i], preds[i], sample_weight if weighted else None)
 
+    def _logged_metrics(self):
+        return sorted([("loss", self._loss_tracker)] + [(m.name, m) for m in self.metrics], key=lambda kv: kv[0])
+
     def _logs(self):
-        """The loss and metrics so far, as the metrics' results: 0-d lamina tensors, which the
-        callbacks convert to Python floats when they read them (`CallbackList`), and which
-        `evaluate` / `*_on_batch` convert before they return."""
-        logs = {"loss": self._loss_tracker.result()}
-        for m in self.metrics:
-            logs[m.name] = m.result()
-        return dict(sorted(logs.items()))
+        """The loss and metrics so far, as the metrics' results: lamina tensors (0-d for most),
+        which the callbacks convert to Python floats (`CallbackList`), and `evaluate` /
+        `*_on_batch` before they return."""
+        return {name: m.result() for name, m in self._logged_metrics()}
+
+    def _batch_logs(self):
+        """The logs of a batch hook: each result computed only if a callback reads it (`Logs`)."""
+        return {name: Deferred(m.result) for name, m in self._logged_metrics()}
 
     # ------------------------------------------------------------------ steps
     def _follow_trainable_set(self, variables):
@@ -385,7 +389,7 @@ class Trainer:
                 self.train_step(bx, by, bsw)
                 steps_done += 1
                 if batch_logs:
-                    cbs.on_train_batch_end(step, self._logs())
+                    cbs.on_train_batch_end(step, self._batch_logs())
                 if self.stop_training:
                     break
             if steps_done:
@@ -421,7 +425,7 @@ class Trainer:
             self.test_step(bx, by, bsw)
             steps_done += 1
             if batch_logs:
-                cbs.on_test_batch_end(step, self._logs())
+                cbs.on_test_batch_end(step, self._batch_logs())
         if steps_done == 0:
             raise ValueError(f"`{method}()` received no data: the generator yielded no batch.")
         return self._logs()

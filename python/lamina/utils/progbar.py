@@ -38,7 +38,8 @@ class Progbar:
         stateful_metrics: names whose values are shown as given (others are averaged over steps).
         stateless_metrics: instead of `stateful_metrics`, the names averaged over steps (all
             others shown as given); Keras 3's `ProgbarLogger` passes an empty set. A value shown
-            as given is converted with float() only when a line is drawn.
+            as given is converted with float() (called first when callable) only when a line is
+            drawn.
         unit_name: "step" or "sample".
         stream: where to write (default sys.stdout); `dynamic` forces terminal mode on or off.
         log_interval: seconds between plain lines when not on a terminal.
@@ -88,6 +89,8 @@ class Progbar:
         out = []
         for k in self._order:
             total, count = self._values[k]
+            if callable(total):  # a value computed when read (callbacks.Deferred)
+                total = total()
             # a logged value with several entries (a metric with several thresholds) shows their
             # mean, as Keras's bar does
             total = float(total) if getattr(total, "ndim", 0) == 0 else float(np.mean(total))
