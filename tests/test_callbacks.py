@@ -197,13 +197,13 @@ def test_auto_mode_follows_the_metric():
     assert op_for("val_accuracy", ["accuracy"]) == "max"
     assert op_for("acc", ["acc"]) == "max"
     assert op_for("val_auc", ["auc"]) == "max"
-    assert op_for("precision", [keras.metrics.Precision()]) == "max"
+    assert op_for("precision", [keras.metrics.Precision(name="precision")]) == "max"  # named: an automatic name depends on the metrics made before
     assert op_for("val_mae", ["mae"]) == "min"
-    assert op_for("root_mean_squared_error", [keras.metrics.RootMeanSquaredError()]) == "min"
+    assert op_for("root_mean_squared_error", [keras.metrics.RootMeanSquaredError(name="root_mean_squared_error")]) == "min"
     assert op_for("binary_crossentropy", ["binary_crossentropy"]) == "min"
     # Keras cannot tell for these either.
     for monitor, metrics in [("val_accuracy", ["mae"]), ("foo", None),
-                             ("true_positives", [keras.metrics.TruePositives()])]:
+                             ("true_positives", [keras.metrics.TruePositives(name="true_positives")])]:
         with pytest.raises(ValueError, match=re.escape(
                 f"EarlyStopping callback received monitor={monitor}, but Keras isn't able to automatically "
                 "determine whether that metric should be maximized or minimized. Pass `mode='max'` in order "

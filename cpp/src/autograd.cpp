@@ -46,8 +46,12 @@ void accumulate(GradMap& grads, const TensorImpl* key, const Tensor& g) {
     it->second = ops::add(it->second, g);
 }
 
-// Runs the graph below `output` in reverse topological order and returns every gradient.
-GradMap run_backward(const Tensor& output, const Tensor& grad_output) {
+// Runs the graph below `output` in reverse topological order. Returns the gradient of every leaf
+// that requires one (tensors without a grad_fn) and of every tensor in `keep`; each other
+// intermediate gradient is erased as soon as its node's backward has consumed it, so the pass holds
+// only the gradients of its current frontier instead of every one until it ends.
+GradMap run_backward(const Tensor& output, const Tensor& grad_output,
+                     const std::unordered_set<const TensorImpl*>& keep = {}) {
   if (!output.defined()) throw std::invalid_argument("backward: the output tensor is undefined");
   Tensor seed = grad_output;
   if (!seed.defined()) {
@@ -93,6 +97,7 @@ GradMap run_backward(const Tensor& output, const Tensor& grad_output) {
     auto g = grads.find(t.id());
     if (g == grads.end()) continue;
     std::vector<Tensor> in_grads = node->backward(g->second, node->need);
+    if (!keep.count(t.id())) grads.erase(g);  // consumed: nothing below reads it again
     for (size_t i = 0; i < node->inputs.size() && i < in_grads.size(); ++i) {
       if (!node->need[i] || !in_grads[i].defined()) continue;
       const Tensor& in = node->inputs[i];
@@ -102,8 +107,6 @@ GradMap run_backward(const Tensor& output, const Tensor& grad_output) {
                                shape_str(in.shape()));
       accumulate(grads, in.id(), in_grads[i]);
     }
-    // Intermediate gradients are no longer needed once passed down (except the ones asked for,
-    // which gradients() reads before they could be dropped: it keeps all entries).
   }
   return grads;
 }
@@ -138,7 +141,10 @@ void release_graph(const Tensor& output) {
 
 std::vector<Tensor> gradients(const Tensor& output, const std::vector<Tensor>& wrt,
                               const Tensor& grad_output) {
-  GradMap grads = run_backward(output, grad_output);
+  std::unordered_set<const TensorImpl*> keep;
+  for (const Tensor& w : wrt)
+    if (w.defined()) keep.insert(w.id());
+  GradMap grads = run_backward(output, grad_output, keep);
   std::vector<Tensor> result;
   result.reserve(wrt.size());
   for (const Tensor& w : wrt) {

@@ -77,11 +77,14 @@ def _labels(x):
     return x if x.dtype in ("int32", "int64", "float32") else ops.cast(x, "float32")
 
 
+_ZERO, _ONE = ops.zeros(()), ops.ones(())  # made once: the metrics divide every batch
+
+
 def _divide_no_nan(x, y):
     """x / y, 0 where y == 0 (a graph of ops: gradients flow through x)."""
     y = _float(y)
-    zero = ops.equal(y, 0.0)
-    return ops.where(zero, 0.0, ops.divide(x, ops.where(zero, 1.0, y)))
+    zero = ops.equal(y, _ZERO)
+    return ops.where(zero, _ZERO, ops.divide(x, ops.where(zero, _ONE, y)))
 
 
 def standardize_reduction(reduction):

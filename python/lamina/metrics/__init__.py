@@ -7,9 +7,11 @@ A metric accumulates state over batches in non-trainable float32 `Variable`s (it
     float(m.result())
     m.reset_state()
 
-Per-batch work is vectorised: the metric functions (`sparse_categorical_accuracy`, ...) are
-`lamina.ops` graphs returning per-sample values; reductions and the confusion-matrix counts of
-`Precision`, `Recall` and `AUC` are NumPy array operations in float32, as Keras computes them.
+Per-batch work stays in lamina: the metric functions (`sparse_categorical_accuracy`, ...) are
+`lamina.ops` graphs returning per-sample values, and the reductions, the confusion-matrix counts of
+`Precision`, `Recall` and `AUC` and the updates of the state variables (in place) are `lamina.ops`
+too, in float32, as Keras computes them; `result()` is a float32 tensor. Nothing goes through NumPy
+per batch; the trainer's `loss` log is a `Mean` metric too.
 `resolve()` turns compile's metric strings ("accuracy", "acc", "mse", ...) into metrics as
 Keras's `compile` does.
 """

@@ -1,10 +1,14 @@
-"""The metric base class, the shared NumPy helpers, and the reduction metrics `Sum`, `Mean` and
-`MeanMetricWrapper` (Keras's reduce_to_samplewise_values rules for sample weights)."""
-import numpy as np
+"""The metric base class, the shared helpers, and the reduction metrics `Sum`, `Mean` and
+`MeanMetricWrapper` (Keras's reduce_to_samplewise_values rules for sample weights).
 
+State stays in lamina: `update_state` computes each batch's contribution with `lamina.ops` (no
+recording) and adds it to the state variables in place, and `result()` is a new float32 tensor
+computed by ops from them; nothing goes through NumPy per batch."""
 from lamina import initializers as _initializers
-from lamina import losses as _losses
-from lamina.backend import Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
+from lamina import ops
+from lamina.autograd import no_grad
+from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
+from lamina.losses import _divide_no_nan, _float, _get_mask, apply_mask, squeeze_or_expand_to_same_rank
 from lamina.utils.naming import auto_name, to_snake_case
 from lamina.variables import Variable
 from lamina.saving.object_registration import keras_export
@@ -12,43 +16,20 @@ from lamina.saving.object_registration import keras_export
 EPSILON = 1e-7  # keras.backend.epsilon()
 NEG_INF = -1e10  # Keras's stand-in for -inf in top_k filtering
 
-_F32 = np.float32
+
+def _add_to(variable, update):
+    """`variable += update`, in place (Variable.assign_add without its conversions and checks: it
+    runs for every metric every batch). Copy-on-write: a result still held (lazy logs) that shares
+    the storage keeps its values."""
+    state = variable._lamina_tensor
+    state._unshare()
+    state._assign(ops.add(state, update))
 
 
-def _np(x, dtype=_F32):
-    """A tensor, Variable, array, list or scalar as a NumPy array of `dtype`."""
-    return np.asarray(convert_to_numpy(x), dtype=dtype)
-
-
-def _soe(x1, x2, expand_rank_1=True):
-    """Keras's squeeze_or_expand_to_same_rank on NumPy arrays."""
-    r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2:
-        return x1, x2
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
-        if r2 == 1 and expand_rank_1:
-            x2 = x2[..., None]
-        else:
-            x1 = x1[..., 0]
-    if r2 == r1 + 1 and x2.shape[-1] == 1:
-        if r1 == 1 and expand_rank_1:
-            x1 = x1[..., None]
-        else:
-            x2 = x2[..., 0]
-    return x1, x2
-
-
-def _divide_no_nan(x, y):
-    x = np.asarray(x, _F32)
-    y = np.asarray(y, _F32)
-    out = np.zeros(np.broadcast_shapes(x.shape, y.shape), _F32)
-    np.divide(x, y, out=out, where=np.broadcast_to(y != 0, out.shape))
-    return out
-
-
-def _result(value):
-    """A metric result: a float32 Tensor (0-d for scalars), convertible with float()."""
-    return convert_to_tensor(np.asarray(value, _F32))
+def _snapshot(variable):
+    """The variable's current value as a tensor of its own: a result read later (lazy logs) keeps
+    the value of the batch it was taken at, whatever the next updates write into the variable."""
+    return variable.value._clone()
 
 
 # ---------------------------------------------------------------- base classes
@@ -104,7 +85,7 @@ class Metric:
 
     def reset_state(self):
         for v in self.variables:
-            v.assign(np.zeros(v.shape, dtype=v.dtype))
+            v.assign(ops.zeros(v.shape, v.dtype))
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError
@@ -130,35 +111,29 @@ class Metric:
     __str__ = __repr__
 
 
-def _apply_mask(sample_weight, mask):
-    """Keras's apply_mask with reduction "sum": the mask multiplies the sample weights."""
-    if mask is None:
-        return sample_weight
-    float_mask = _np(mask)
-    if sample_weight is None:
-        return float_mask
-    float_mask, sample_weight = _soe(float_mask, sample_weight)
-    return sample_weight * float_mask
-
-
 def _samplewise(values, sample_weight, reduce_fn, mask=None):
     """Keras's reduce_to_samplewise_values: weights `values` and reduces every axis after the first
-    (the weights' trailing axes too), with `reduce_fn` (np.mean or np.sum)."""
-    values = _np(values)
+    (the weights' trailing axes too), with `reduce_fn` (ops.mean or ops.sum). The mask, when given,
+    multiplies the sample weights (Keras's apply_mask with reduction "sum")."""
+    values = _float(values)
     if sample_weight is not None:
-        sample_weight = _np(sample_weight)
-        sample_weight = _apply_mask(sample_weight, mask)
-        values, sample_weight = _soe(values, sample_weight)
+        sample_weight = apply_mask(_float(sample_weight), mask, reduction="sum")
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         weight_ndim, values_ndim = sample_weight.ndim, values.ndim
         if values_ndim > weight_ndim:
             values = reduce_fn(values, axis=tuple(range(weight_ndim, values_ndim)))
-        sample_weight = np.broadcast_to(sample_weight, values.shape)
-        values = values * sample_weight
+        if tuple(sample_weight.shape) != tuple(values.shape):
+            sample_weight = ops.broadcast_to(sample_weight, values.shape)
+        values = ops.multiply(values, sample_weight)
         if weight_ndim > 1:
             sample_weight = reduce_fn(sample_weight, axis=tuple(range(1, weight_ndim)))
     if values.ndim > 1:
         values = reduce_fn(values, axis=tuple(range(1, values.ndim)))
-    return np.asarray(values, _F32), sample_weight
+    return values, sample_weight
+
+
+def _sum_all(x):
+    return x if x.ndim == 0 else ops.sum(x)
 
 
 @keras_export("keras.metrics.Sum")
@@ -170,16 +145,20 @@ class Sum(Metric):
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 
     def update_state(self, values, sample_weight=None):
-        values, _ = _samplewise(values, sample_weight, np.sum)
-        self.total.assign(self.total.numpy() + np.sum(values, dtype=_F32))
+        with no_grad():
+            values, _ = _samplewise(values, sample_weight, ops.sum)
+            _add_to(self.total, _sum_all(values))
 
     def result(self):
-        return _result(self.total.numpy())
+        return _snapshot(self.total)
 
 
 @keras_export("keras.metrics.Mean")
 class Mean(Metric):
-    """The (weighted) mean of the values given to `update_state(values, sample_weight=None)`."""
+    """The (weighted) mean of the values given to `update_state(values, sample_weight=None)`.
+
+    The trainer's `loss` log is one (Keras's `_loss_tracker`): the batch losses weighted by the
+    batch sizes."""
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -188,22 +167,31 @@ class Mean(Metric):
 
     def _accumulate(self, values, sample_weight, mask=None):
         if mask is None and type(values) is Tensor:
-            mask = _losses._get_mask(values)
-        values, sample_weight = _samplewise(values, sample_weight, np.mean, mask)
-        self.total.assign(self.total.numpy() + np.sum(values, dtype=_F32))
-        if sample_weight is not None:
-            num_samples = np.sum(sample_weight, dtype=_F32)
-        elif values.ndim >= 1:
-            num_samples = values.shape[0]
-        else:
-            num_samples = 1
-        self.count.assign(self.count.numpy() + _F32(num_samples))
+            mask = _get_mask(values)
+        with no_grad():
+            if (type(values) is Tensor and values.ndim == 0 and values.dtype == "float32" and mask is None
+                    and isinstance(sample_weight, (int, float)) and not isinstance(sample_weight, bool)):
+                # one value, one weight (the loss tracker's batch loss and batch size): the general
+                # path's arithmetic, without its reshaping
+                weight = ops.full((), float(sample_weight))
+                _add_to(self.total, ops.multiply(values, weight))
+                _add_to(self.count, weight)
+                return
+            values, sample_weight = _samplewise(values, sample_weight, ops.mean, mask)
+            _add_to(self.total, _sum_all(values))
+            if sample_weight is not None:
+                num_samples = _sum_all(sample_weight)
+            elif values.ndim >= 1:
+                num_samples = ops.full((), float(values.shape[0]))
+            else:
+                num_samples = ops.ones(())
+            _add_to(self.count, num_samples)
 
     def update_state(self, values, sample_weight=None):
         self._accumulate(values, sample_weight)
 
     def result(self):
-        return _result(_divide_no_nan(self.total.numpy(), self.count.numpy()))
+        return _divide_no_nan(self.total.value, self.count.value)
 
 
 @keras_export("keras.metrics.MeanMetricWrapper")

@@ -1,18 +1,24 @@
 """Confusion-matrix metrics: TruePositives & co., Precision, Recall and AUC, with Keras's
-update_confusion_matrix_variables algorithm (vectorised in NumPy, float32 counts)."""
+update_confusion_matrix_variables algorithm, computed with `lamina.ops` in float32 (the counts are
+state variables updated in place; nothing goes through NumPy per batch)."""
+import math
+
 import numpy as np
 
 from lamina import ops
-from lamina.utils.limits import MAX_NUM_THRESHOLDS, MAX_THRESHOLD_LABEL_COUNTS
-from lamina.metrics.base import (_F32, EPSILON, NEG_INF, Metric, _divide_no_nan, _np, _result, _soe)
+from lamina.autograd import no_grad
+from lamina.backend import convert_to_tensor
+from lamina.losses import _divide_no_nan, _float, squeeze_or_expand_to_same_rank
+from lamina.metrics.base import EPSILON, NEG_INF, Metric, _add_to, _snapshot
 from lamina.saving.object_registration import keras_export
+from lamina.utils.limits import MAX_NUM_THRESHOLDS, MAX_THRESHOLD_LABEL_COUNTS
 
 # ---------------------------------------------------------------- confusion-matrix metrics
 
 _TP, _FP, _TN, _FN = "tp", "fp", "tn", "fn"
 
-# largest (thresholds x predictions) comparison made at once for thresholds that are not evenly
-# spaced (Precision / Recall / TruePositives ... with a `thresholds` list)
+# largest (thresholds x predictions) comparison made at once: longer threshold lists are counted a
+# block of thresholds at a time
 _COMPARE_BLOCK = 1 << 22
 
 
@@ -44,127 +50,109 @@ def _is_evenly_distributed(thresholds):
     n = len(thresholds)
     if n < 3:
         return False
-    even = np.arange(n, dtype=_F32) / (n - 1)
+    even = np.arange(n, dtype=np.float32) / (n - 1)
     return bool(np.allclose(thresholds, even, atol=EPSILON))
 
 
 def _filter_top_k(x, k):
-    """`x` with every entry outside the top `k` of its last axis replaced by NEG_INF."""
-    order = np.argsort(-x, axis=-1, kind="stable")[..., :k]
-    mask = np.zeros(x.shape, _F32)
-    np.put_along_axis(mask, order, 1.0, axis=-1)
-    return (x * mask + _F32(NEG_INF) * (1 - mask)).astype(_F32)
+    """`x` with every entry outside the top `k` of its last axis replaced by NEG_INF. Ties go to
+    the earlier index (a stable descending sort's order): an entry's rank is the number of entries
+    above it plus the number of equal ones before it."""
+    n = x.shape[-1]
+    column, row = ops.expand_dims(x, -1), ops.expand_dims(x, -2)  # (..., n, 1), (..., 1, n)
+    index = ops.arange(n)
+    earlier = ops.less(ops.expand_dims(index, 0), ops.expand_dims(index, 1))  # [i, j]: j < i
+    ahead = ops.logical_or(ops.greater(row, column), ops.logical_and(ops.equal(row, column), earlier))
+    rank = ops.sum(ops.cast(ahead, "int32"), axis=-1)
+    return ops.where(ops.less(rank, int(k)), x, NEG_INF)
 
 
-def _update_confusion_matrix(variables, y_true, y_pred, thresholds, top_k=None, class_id=None,
+def _threshold_cuts(thresholds, evenly):
+    """What the scores are compared with (made once, when the metric is made): the thresholds,
+    or for evenly spaced ones the bucket indices 0 .. n-1 (see _update_confusion_matrix)."""
+    if not evenly:
+        return convert_to_tensor(np.asarray(thresholds, np.float32))
+    cuts = np.arange(len(thresholds), dtype=np.float32)
+    if thresholds[0] < 0.0 or thresholds[-1] > 1.0:
+        cuts[0] = -1.0  # the bucket is clamped at 0: every prediction counts there
+    return convert_to_tensor(cuts)
+
+
+def _counts_above(scores, cuts, weights):
+    """For each cut c (a 1-D tensor) and each tensor w of `weights`: the sum of w over the
+    predictions whose score is > c, as a list of one (cuts,) or, per label, (cuts, labels) tensor
+    per w. `scores` and each w are (samples,) or, per label, (samples, labels)."""
+    per_cut = max(1, math.prod(scores.shape))
+    block = max(1, _COMPARE_BLOCK // per_cut)
+    flat = scores.ndim == 1
+    if flat:  # one (cuts, samples) @ (samples, len(weights)) product counts them all
+        stacked = ops.stack(weights, axis=1)
+    parts = []
+    for start in range(0, cuts.shape[0], block):
+        chunk = ops.reshape(cuts[start:start + block], (-1,) + (1,) * scores.ndim)
+        above = ops.greater(ops.expand_dims(scores, 0), chunk)
+        if flat:
+            parts.append(ops.matmul(ops.cast(above, "float32"), stacked))
+        else:
+            parts.append(ops.stack([ops.sum(ops.where(above, ops.expand_dims(w, 0), 0.0), axis=1)
+                                    for w in weights], axis=-1))
+    counts = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+    return [counts[..., i] for i in range(len(weights))]
+
+
+def _update_confusion_matrix(variables, y_true, y_pred, cuts, top_k=None, class_id=None,
                              sample_weight=None, multi_label=False, label_weights=None,
                              thresholds_distributed_evenly=False):
     """Adds this batch's true/false positive/negative counts at each threshold to `variables`
-    ({"tp"|"fp"|"tn"|"fn": Variable}), with Keras's update_confusion_matrix_variables algorithm:
-    bucketing for evenly spaced thresholds, a (thresholds x predictions) comparison otherwise."""
-    y_true = _np(y_true)
-    y_pred = _np(y_pred)
-    thresholds_with_epsilon = False
-    if thresholds_distributed_evenly:
-        thresholds_with_epsilon = thresholds[0] < 0.0 or thresholds[-1] > 1.0
-    thresholds = np.asarray(thresholds, _F32)
-    num_thresholds = thresholds.shape[0]
-    y_pred, y_true = _soe(y_pred, y_true)
-    if sample_weight is not None:
-        sample_weight = _np(sample_weight)[..., None]
-        _, sample_weight = _soe(y_true, sample_weight, expand_rank_1=False)
-    if top_k is not None:
-        y_pred = _filter_top_k(y_pred, top_k)
-    if class_id is not None:
-        if y_pred.ndim == 1:
-            raise ValueError(
-                "When class_id is provided, y_pred must be a 2D array with shape (num_samples, "
-                f"num_classes), found shape: {y_pred.shape}")
-        y_true = y_true[..., class_id, None]
-        y_pred = y_pred[..., class_id, None]
-    if label_weights is not None:
-        label_weights = np.broadcast_to(np.asarray(label_weights, _F32)[None], y_pred.shape)
-    updates = {}
-    if thresholds_distributed_evenly:
-        weights = _F32(1.0)
+    ({"tp"|"fp"|"tn"|"fn": Variable}), with Keras's update_confusion_matrix_variables algorithm
+    (`cuts`: `_threshold_cuts` of the thresholds).
+    A prediction is positive at threshold t when it is > t; for evenly spaced thresholds (AUC's)
+    the decision is Keras's bucketing: bucket = ceil(p * (n - 1)) - 1 >= i, that is
+    p * (n - 1) > i in float32 (at threshold 0 every prediction counts when the thresholds reach
+    below 0). The negatives' counts are the totals minus the positives'."""
+    with no_grad():
+        y_true = _float(y_true)
+        y_pred = _float(y_pred)
+        num_thresholds = cuts.shape[0]
+        y_pred, y_true = squeeze_or_expand_to_same_rank(y_pred, y_true)
         if sample_weight is not None:
-            weights = np.broadcast_to(sample_weight, y_pred.shape)
+            sample_weight = ops.expand_dims(_float(sample_weight), -1)
+            _, sample_weight = squeeze_or_expand_to_same_rank(y_true, sample_weight, expand_rank_1=False)
+        if top_k is not None:
+            y_pred = _filter_top_k(y_pred, top_k)
+        if class_id is not None:
+            if y_pred.ndim == 1:
+                raise ValueError(
+                    "When class_id is provided, y_pred must be a 2D array with shape (num_samples, "
+                    f"num_classes), found shape: {tuple(y_pred.shape)}")
+            y_true = y_true[..., class_id:class_id + 1]
+            y_pred = y_pred[..., class_id:class_id + 1]
+        weights = ops.ones(y_pred.shape)
+        if sample_weight is not None:
+            weights = ops.multiply(weights, sample_weight)
         if label_weights is not None:
-            weights = weights * label_weights
-        weights = np.asarray(weights, _F32)
-        y_pred = np.clip(y_pred, 0.0, 1.0).astype(_F32)
-        y_true = (y_true != 0).astype(_F32)
+            weights = ops.multiply(weights, label_weights)
+        is_true = ops.cast(ops.not_equal(y_true, 0.0), "float32")
+        if thresholds_distributed_evenly:
+            scores = ops.multiply(ops.clip(y_pred, 0.0, 1.0), float(num_thresholds - 1))
+        else:
+            scores = y_pred
         if not multi_label:
-            y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
-            if weights.ndim:
-                weights = weights.reshape(-1)
-        true_labels = y_true * weights
-        false_labels = (1 - y_true) * weights
-        buckets = np.ceil(y_pred * _F32(num_thresholds - 1)) - 1
-        if thresholds_with_epsilon:
-            buckets = np.maximum(buckets, 0)
-        buckets = buckets.astype(np.int64)
-
-        def bucket_counts(labels):
-            # a segment sum over the buckets (out-of-range buckets dropped), then a reversed
-            # cumulative sum: count at threshold i = weight of the predictions above it.
-            if multi_label:
-                n_labels = labels.shape[-1]
-                ids = buckets + np.arange(n_labels) * num_thresholds
-                keep = (buckets >= 0) & (buckets < num_thresholds)
-                sums = np.bincount(ids[keep], weights=labels[keep], minlength=num_thresholds * n_labels)
-                sums = sums.astype(_F32).reshape(n_labels, num_thresholds).T
-            else:
-                keep = (buckets >= 0) & (buckets < num_thresholds)
-                sums = np.bincount(buckets[keep], weights=labels[keep], minlength=num_thresholds)
-                sums = sums.astype(_F32)
-            return np.flip(np.cumsum(np.flip(sums, 0), axis=0, dtype=_F32), 0)
-
-        tp = bucket_counts(true_labels)
-        fp = bucket_counts(false_labels)
-        updates[_TP], updates[_FP] = tp, fp
-        if _TN in variables or _FN in variables:
-            axis = 0 if multi_label else None
-            updates[_TN] = np.sum(false_labels, axis=axis, dtype=_F32) - fp
-            updates[_FN] = np.sum(true_labels, axis=axis, dtype=_F32) - tp
-    else:
-        label_is_pos = y_true != 0
-        label_is_pos = label_is_pos[None] if multi_label else label_is_pos.reshape(1, -1)
-        weights = None
-        if sample_weight is not None:
-            weights = np.broadcast_to(sample_weight, y_pred.shape).astype(_F32)
-        if label_weights is not None and not multi_label:
-            weights = label_weights if weights is None else weights * label_weights
-        if weights is not None:
-            weights = weights[None] if multi_label else weights.reshape(1, -1)
-
-        def count(label, pred):
-            both = label & pred
-            if weights is None:
-                return np.sum(both, axis=1, dtype=_F32)
-            return np.sum(np.where(both, weights, _F32(0)), axis=1, dtype=_F32)
-
-        keys = [_TP] + [k for k, needed in ((_FN, _FN in variables or _TN in variables),
-                                            (_FP, _FP in variables or _TN in variables),
-                                            (_TN, _TN in variables)) if needed]
-        parts = {k: [] for k in keys}
-        # (thresholds, predictions[, labels]) comparisons, a block of thresholds at a time so
-        # that a long `thresholds` list never makes a matrix of more than _COMPARE_BLOCK entries
-        block = max(1, _COMPARE_BLOCK // max(1, y_pred.size))
-        for start in range(0, num_thresholds, block):
-            chunk = thresholds[start:start + block]
-            if multi_label:
-                pred_is_pos = y_pred[None] > chunk.reshape(-1, 1, 1)
-            else:
-                pred_is_pos = y_pred.reshape(1, -1) > chunk.reshape(-1, 1)
-            for k in keys:
-                label = label_is_pos if k in (_TP, _FN) else ~label_is_pos
-                pred = pred_is_pos if k in (_TP, _FP) else ~pred_is_pos
-                parts[k].append(count(label, pred))
-        for k in keys:
-            updates[k] = np.concatenate(parts[k], axis=0)
-    for key, variable in variables.items():
-        variable.assign(variable.numpy() + updates[key])
+            scores, is_true, weights = (ops.reshape(t, (-1,)) for t in (scores, is_true, weights))
+        true_weights = ops.multiply(is_true, weights)
+        false_weights = ops.multiply(ops.subtract(1.0, is_true), weights)
+        axis = 0 if multi_label else None
+        need_false = _FP in variables or _TN in variables
+        counts = _counts_above(scores, cuts, [true_weights, false_weights] if need_false else [true_weights])
+        updates = {_TP: counts[0]}
+        if _FN in variables:
+            updates[_FN] = ops.subtract(ops.sum(true_weights, axis=axis), updates[_TP])
+        if need_false:
+            updates[_FP] = counts[1]
+        if _TN in variables:
+            updates[_TN] = ops.subtract(ops.sum(false_weights, axis=axis), updates[_FP])
+        for key, variable in variables.items():
+            _add_to(variable, updates[key])
 
 
 class _ConfusionMatrixConditionCount(Metric):
@@ -175,17 +163,19 @@ class _ConfusionMatrixConditionCount(Metric):
         self.init_thresholds = thresholds
         self.thresholds = _parse_init_thresholds(thresholds, default_threshold=0.5)
         self._thresholds_distributed_evenly = _is_evenly_distributed(self.thresholds)
+        self._cuts = _threshold_cuts(self.thresholds, self._thresholds_distributed_evenly)
         self.accumulator = self.add_variable(shape=(len(self.thresholds),), initializer="zeros",
                                              name="accumulator")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        _update_confusion_matrix({self._condition: self.accumulator}, y_true, y_pred, self.thresholds,
+        _update_confusion_matrix({self._condition: self.accumulator}, y_true, y_pred, self._cuts,
                                  thresholds_distributed_evenly=self._thresholds_distributed_evenly,
                                  sample_weight=sample_weight)
 
     def result(self):
-        value = self.accumulator.numpy()
-        return _result(value[0] if len(self.thresholds) == 1 else value)
+        if len(self.thresholds) == 1:
+            return ops.reshape(self.accumulator.value, ())
+        return _snapshot(self.accumulator)
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds}
@@ -226,6 +216,7 @@ class _PrecisionRecall(Metric):
         default_threshold = 0.5 if top_k is None else NEG_INF
         self.thresholds = _parse_init_thresholds(thresholds, default_threshold=default_threshold)
         self._thresholds_distributed_evenly = _is_evenly_distributed(self.thresholds)
+        self._cuts = _threshold_cuts(self.thresholds, self._thresholds_distributed_evenly)
         n = len(self.thresholds)
         self.true_positives = self.add_variable(shape=(n,), initializer="zeros", name="true_positives")
         other = "false_positives" if self._other == _FP else "false_negatives"
@@ -234,14 +225,14 @@ class _PrecisionRecall(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         _update_confusion_matrix({_TP: self.true_positives, self._other: self._other_variable},
-                                 y_true, y_pred, self.thresholds,
+                                 y_true, y_pred, self._cuts,
                                  thresholds_distributed_evenly=self._thresholds_distributed_evenly,
                                  top_k=self.top_k, class_id=self.class_id, sample_weight=sample_weight)
 
     def result(self):
-        tp = self.true_positives.numpy()
-        value = _divide_no_nan(tp, tp + self._other_variable.numpy())
-        return _result(value[0] if len(self.thresholds) == 1 else value)
+        tp = self.true_positives.value
+        value = _divide_no_nan(tp, ops.add(tp, self._other_variable.value))
+        return ops.reshape(value, ()) if len(self.thresholds) == 1 else value
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
@@ -302,12 +293,14 @@ class AUC(Metric):
             thresholds = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._thresholds_distributed_evenly = True
         self._thresholds = np.array([0.0 - EPSILON] + thresholds + [1.0 + EPSILON])
+        self._cuts = _threshold_cuts(self._thresholds, self._thresholds_distributed_evenly)
         self.curve = _CURVES[curve]
         self.summation_method = _SUMMATIONS[summation_method]
         super().__init__(name=name, dtype=dtype)
         self.multi_label = multi_label
         self.num_labels = num_labels
-        self.label_weights = None if label_weights is None else np.asarray(label_weights, _F32)
+        self.label_weights = None if label_weights is None else np.asarray(label_weights, np.float32)
+        self._label_weights = None if label_weights is None else convert_to_tensor(self.label_weights)
         self._from_logits = from_logits
         self._built = False
         if multi_label:
@@ -349,67 +342,67 @@ class AUC(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self._from_logits:
             y_pred = ops.sigmoid(y_pred)
-        y_pred = _np(y_pred)
+        y_pred = _float(y_pred)
         if not self._built:
             self._build(y_pred.shape)
         _update_confusion_matrix(
             {_TP: self.true_positives, _TN: self.true_negatives, _FP: self.false_positives,
              _FN: self.false_negatives},
-            y_true, y_pred, self._thresholds,
+            y_true, y_pred, self._cuts,
             thresholds_distributed_evenly=self._thresholds_distributed_evenly,
             sample_weight=sample_weight, multi_label=self.multi_label,
-            label_weights=None if self.multi_label else self.label_weights)
+            label_weights=None if self.multi_label else self._label_weights)
 
     def _by_label(self, per_threshold):
         if not self.multi_label:
-            return np.sum(per_threshold, dtype=_F32)
-        by_label = np.sum(per_threshold, axis=0, dtype=_F32)
-        if self.label_weights is None:
-            return np.mean(by_label, dtype=_F32)
-        return _divide_no_nan(np.sum(by_label * self.label_weights, dtype=_F32),
-                              np.sum(self.label_weights, dtype=_F32))
+            return ops.sum(per_threshold)
+        by_label = ops.sum(per_threshold, axis=0)
+        if self._label_weights is None:
+            return ops.mean(by_label)
+        return _divide_no_nan(ops.sum(ops.multiply(by_label, self._label_weights)),
+                              ops.sum(self._label_weights))
 
     def _interpolate_pr_auc(self, tp, fp, fn):
         n = self.num_thresholds
-        dtp = tp[:n - 1] - tp[1:]
-        p = tp + fp
-        dp = p[:n - 1] - p[1:]
-        prec_slope = _divide_no_nan(dtp, np.maximum(dp, 0))
-        intercept = tp[1:] - prec_slope * p[1:]
-        safe_p_ratio = np.where((p[:n - 1] > 0) & (p[1:] > 0),
-                                _divide_no_nan(p[:n - 1], np.maximum(p[1:], 0)), _F32(1))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_ratio = np.log(safe_p_ratio).astype(_F32)
-        increment = _divide_no_nan(prec_slope * (dtp + intercept * log_ratio),
-                                   np.maximum(tp[1:] + fn[1:], 0))
+        dtp = ops.subtract(tp[:n - 1], tp[1:])
+        p = ops.add(tp, fp)
+        dp = ops.subtract(p[:n - 1], p[1:])
+        prec_slope = _divide_no_nan(dtp, ops.maximum(dp, 0.0))
+        intercept = ops.subtract(tp[1:], ops.multiply(prec_slope, p[1:]))
+        both_positive = ops.logical_and(ops.greater(p[:n - 1], 0.0), ops.greater(p[1:], 0.0))
+        safe_p_ratio = ops.where(both_positive, _divide_no_nan(p[:n - 1], ops.maximum(p[1:], 0.0)), 1.0)
+        log_ratio = ops.log(safe_p_ratio)
+        increment = _divide_no_nan(ops.multiply(prec_slope, ops.add(dtp, ops.multiply(intercept, log_ratio))),
+                                   ops.maximum(ops.add(tp[1:], fn[1:]), 0.0))
         return self._by_label(increment)
 
     def result(self):
         if not self._built:
-            return _result(0.0)
-        tp, fp = self.true_positives.numpy(), self.false_positives.numpy()
-        tn, fn = self.true_negatives.numpy(), self.false_negatives.numpy()
+            return ops.zeros(())
+        tp, fp = self.true_positives.value, self.false_positives.value
+        tn, fn = self.true_negatives.value, self.false_negatives.value
         n = self.num_thresholds
         if self.curve == "PR" and self.summation_method == "interpolation":
-            return _result(self._interpolate_pr_auc(tp, fp, fn))
-        recall = _divide_no_nan(tp, tp + fn)
+            return self._interpolate_pr_auc(tp, fp, fn)
+        recall = _divide_no_nan(tp, ops.add(tp, fn))
         if self.curve == "ROC":
-            x, y = _divide_no_nan(fp, fp + tn), recall
+            x, y = _divide_no_nan(fp, ops.add(fp, tn)), recall
         elif self.curve == "PR":
-            x, y = recall, _divide_no_nan(tp, tp + fp)
+            x, y = recall, _divide_no_nan(tp, ops.add(tp, fp))
         else:  # PRGAIN
-            scaling = _divide_no_nan(tp + fn, tn + fp)
-            recall_gain = 1.0 - scaling * _divide_no_nan(fn, tp)
-            precision_gain = 1.0 - scaling * _divide_no_nan(fp, tp)
-            x = np.maximum(np.where(tp == 0, _F32(0), recall_gain), 0).astype(_F32)
-            y = np.where(tp == 0, _F32(1), precision_gain).astype(_F32)
+            scaling = _divide_no_nan(ops.add(tp, fn), ops.add(tn, fp))
+            recall_gain = ops.subtract(1.0, ops.multiply(scaling, _divide_no_nan(fn, tp)))
+            precision_gain = ops.subtract(1.0, ops.multiply(scaling, _divide_no_nan(fp, tp)))
+            no_tp = ops.equal(tp, 0.0)
+            x = ops.maximum(ops.where(no_tp, 0.0, recall_gain), 0.0)
+            y = ops.where(no_tp, 1.0, precision_gain)
         if self.summation_method == "interpolation":
-            heights = (y[:n - 1] + y[1:]) / _F32(2)
+            heights = ops.divide(ops.add(y[:n - 1], y[1:]), 2.0)
         elif self.summation_method == "minoring":
-            heights = np.minimum(y[:n - 1], y[1:])
+            heights = ops.minimum(y[:n - 1], y[1:])
         else:
-            heights = np.maximum(y[:n - 1], y[1:])
-        return _result(self._by_label((x[:n - 1] - x[1:]) * heights))
+            heights = ops.maximum(y[:n - 1], y[1:])
+        return self._by_label(ops.multiply(ops.subtract(x[:n - 1], x[1:]), heights))
 
     def reset_state(self):
         if self._built:

@@ -1,9 +1,10 @@
 """Regression and cross-entropy metrics: means of the loss functions over every sample seen."""
-import numpy as np
-
-from lamina.losses import (binary_crossentropy, categorical_crossentropy, mean_absolute_error,
-                           mean_squared_error, sparse_categorical_crossentropy)
-from lamina.metrics.base import Mean, MeanMetricWrapper, _divide_no_nan, _np, _result, _soe
+from lamina import ops
+from lamina.autograd import no_grad
+from lamina.losses import (_divide_no_nan, _float, binary_crossentropy, categorical_crossentropy,
+                           mean_absolute_error, mean_squared_error, sparse_categorical_crossentropy,
+                           squeeze_or_expand_to_same_rank)
+from lamina.metrics.base import Mean, MeanMetricWrapper
 from lamina.saving.object_registration import keras_export
 
 # ---------------------------------------------------------------- regression and probabilistic
@@ -39,11 +40,12 @@ class RootMeanSquaredError(Mean):
         super().__init__(name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = _soe(_np(y_true), _np(y_pred))
-        self._accumulate(np.square(y_pred - y_true), sample_weight)
+        with no_grad():
+            y_true, y_pred = squeeze_or_expand_to_same_rank(_float(y_true), _float(y_pred))
+            self._accumulate(ops.square(ops.subtract(y_pred, y_true)), sample_weight)
 
     def result(self):
-        return _result(np.sqrt(_divide_no_nan(self.total.numpy(), self.count.numpy())))
+        return ops.sqrt(_divide_no_nan(self.total.value, self.count.value))
 
 
 @keras_export("keras.metrics.BinaryCrossentropy")

@@ -24,6 +24,7 @@ from lamina import losses as losses_module
 from lamina import metrics as metrics_module
 from lamina import optimizers as optimizers_module
 from lamina.autograd import GradientTape
+from lamina.callbacks.base import Deferred, pythonify_logs
 from lamina.backend import Tensor, convert_to_numpy
 from lamina.models import data_adapter
 from lamina.saving.serialization_lib import deserialize_compile_config, serialize_dict
@@ -92,23 +93,6 @@ def _check_validation_freq(validation_freq):
                          f"epochs; received validation_freq={validation_freq}.")
 
 
-class _LossTracker:
-    """Mean of the batch losses, weighted by batch size (Keras's `loss` log)."""
-
-    def __init__(self):
-        self.reset_state()
-
-    def reset_state(self):
-        self.total, self.count = 0.0, 0
-
-    def update_state(self, value, n):
-        self.total += float(value) * n
-        self.count += n
-
-    def result(self):
-        return self.total / self.count if self.count else 0.0
-
-
 class Trainer:
     """Mixed into `Model`: the Keras training API."""
 
@@ -139,7 +123,7 @@ class Trainer:
         self._metric_specs = list(metrics or []) if not isinstance(metrics, dict) else metrics
         self._weighted_metric_specs = list(weighted_metrics or [])
         self._compiled_metrics = None  # resolved from the first batch's shapes
-        self._loss_tracker = _LossTracker()
+        self._loss_tracker = metrics_module.Mean(name="loss")  # as Keras's Trainer
         self._trainable_ids = None  # the trainable set of the last step (see _follow_trainable_set)
         self.compiled = True
         self.stop_training = False
@@ -258,16 +242,23 @@ class Trainer:
     def _update_metrics(self, loss, y, y_pred, sample_weight):
         if self._compiled_metrics is None:
             self._build_metrics(y, y_pred)
-        self._loss_tracker.update_state(loss, _batch_size_of(y_pred))
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size_of(y_pred))
         ys, preds = tree.flatten(y), tree.flatten(y_pred)
         for m, i, weighted in self._compiled_metrics:
             m.update_state(ys[i], preds[i], sample_weight if weighted else None)
 
+    def _logged_metrics(self):
+        return sorted([("loss", self._loss_tracker)] + [(m.name, m) for m in self.metrics], key=lambda kv: kv[0])
+
     def _logs(self):
-        logs = {"loss": self._loss_tracker.result()}
-        for m in self.metrics:
-            logs[m.name] = float(m.result())
-        return dict(sorted(logs.items()))
+        """The loss and metrics so far, as the metrics' results: lamina tensors (0-d for most),
+        which the callbacks convert to Python floats (`CallbackList`), and `evaluate` /
+        `*_on_batch` before they return."""
+        return {name: m.result() for name, m in self._logged_metrics()}
+
+    def _batch_logs(self):
+        """The logs of a batch hook: each result computed only if a callback reads it (`Logs`)."""
+        return {name: Deferred(m.result) for name, m in self._logged_metrics()}
 
     # ------------------------------------------------------------------ steps
     def _follow_trainable_set(self, variables):
@@ -383,6 +374,7 @@ class Trainer:
         cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                             verbose=verbose, epochs=epochs, steps=data.num_batches)
         self.stop_training = False
+        batch_logs = cbs.reads_batch_logs("train")  # else no batch's logs are computed
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -393,10 +385,12 @@ class Trainer:
                 cbs.on_train_batch_begin(step)
                 self.train_step(bx, by, bsw)
                 steps_done += 1
-                logs = self._logs()
-                cbs.on_train_batch_end(step, logs)
+                if batch_logs:
+                    cbs.on_train_batch_end(step, self._batch_logs())
                 if self.stop_training:
                     break
+            if steps_done:
+                logs = self._logs()  # the last batch's
             if steps_done == 0 and getattr(data, "exhausted", False):
                 if epoch == initial_epoch:
                     raise ValueError("`fit()` received no data: the generator yielded no batch.")
@@ -421,13 +415,14 @@ class Trainer:
         self.reset_metrics()
         data.reset()
         steps_done = 0
+        batch_logs = cbs is not None and cbs.reads_batch_logs("test")
         for step, (bx, by, bsw) in enumerate(data.batches()):
             if cbs:
                 cbs.on_test_batch_begin(step)
             self.test_step(bx, by, bsw)
             steps_done += 1
-            if cbs:
-                cbs.on_test_batch_end(step, self._logs())
+            if batch_logs:
+                cbs.on_test_batch_end(step, self._batch_logs())
         if steps_done == 0:
             raise ValueError(f"`{method}()` received no data: the generator yielded no batch.")
         return self._logs()
@@ -450,6 +445,7 @@ class Trainer:
         return self._format_results(logs, return_dict)
 
     def _format_results(self, logs, return_dict):
+        logs = pythonify_logs(logs)
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[m.name] for m in self.metrics]

@@ -10,6 +10,8 @@ import math
 import sys
 import time
 
+import numpy as np
+
 __all__ = ["Progbar"]
 
 
@@ -34,18 +36,25 @@ class Progbar:
         verbose: 1 (bar), 2 (one line at the end), 0 (silent).
         interval: minimum seconds between two redraws on a terminal.
         stateful_metrics: names whose values are shown as given (others are averaged over steps).
+        stateless_metrics: instead of `stateful_metrics`, the names averaged over steps (all
+            others shown as given); Keras 3's `ProgbarLogger` passes an empty set. A value shown
+            as given is converted with float() (called first when callable) only when a line is
+            drawn.
         unit_name: "step" or "sample".
         stream: where to write (default sys.stdout); `dynamic` forces terminal mode on or off.
         log_interval: seconds between plain lines when not on a terminal.
     """
 
     def __init__(self, target, width=20, verbose=1, interval=0.05, stateful_metrics=None,
-                 unit_name="step", stream=None, dynamic=None, log_interval=10.0):
+                 unit_name="step", stream=None, dynamic=None, log_interval=10.0, stateless_metrics=None):
+        if stateful_metrics is not None and stateless_metrics is not None:
+            raise ValueError("Only one of `stateful_metrics` or `stateless_metrics` can be provided.")
         self.target = target
         self.width = width
         self.verbose = verbose
         self.interval = interval
-        self.stateful_metrics = set(stateful_metrics or ())
+        self.stateful_metrics = None if stateless_metrics is not None else set(stateful_metrics or ())
+        self.stateless_metrics = None if stateless_metrics is None else set(stateless_metrics)
         self.unit_name = unit_name
         self.stream = stream
         out = stream or sys.stdout
@@ -80,6 +89,11 @@ class Progbar:
         out = []
         for k in self._order:
             total, count = self._values[k]
+            if callable(total):  # a value computed when read (callbacks.Deferred)
+                total = total()
+            # a logged value with several entries (a metric with several thresholds) shows their
+            # mean, as Keras's bar does
+            total = float(total) if getattr(total, "ndim", 0) == 0 else float(np.mean(total))
             out.append((k, total / max(1, count)))
         return out
 
@@ -90,8 +104,15 @@ class Progbar:
         for k, v in values or []:
             if k not in self._order:
                 self._order.append(k)
+            if self.stateful_metrics is not None:
+                stateless = k not in self.stateful_metrics
+            else:
+                stateless = k in self.stateless_metrics
+            if not stateless:
+                self._values[k] = [v, 1]  # converted when drawn
+                continue
             v = float(v)
-            if k in self.stateful_metrics or finalize:
+            if finalize:
                 self._values[k] = [v, 1]
             else:
                 n = max(current - self._seen, 1)
