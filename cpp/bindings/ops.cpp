@@ -104,7 +104,7 @@ void init_ops(py::module_& m) {
   m.def("sum_to", &sum_to, nogil);
 
   // losses
-  m.def("sparse_softmax_cross_entropy", &sparse_softmax_cross_entropy, nogil);
+  m.def("sparse_categorical_crossentropy", &sparse_categorical_crossentropy, nogil);
 }
 
 }  // namespace bindings

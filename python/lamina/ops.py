@@ -506,11 +506,11 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     if output.ndim == target.ndim and target.ndim > 0 and target.shape[-1] == 1:
         target = squeeze(target, -1)
     if from_logits:
-        return _core.sparse_softmax_cross_entropy(output, target)
+        return _core.sparse_categorical_crossentropy(output, target)
     # Probabilities: the log of the renormalised, clipped output taken as logits (as Keras's
     # TensorFlow backend does); the fused op checks the labels and adds no loop here.
     probs = divide(output, sum(output, axis=-1, keepdims=True))
-    return _core.sparse_softmax_cross_entropy(log(clip(probs, 1e-7, 1.0 - 1e-7)), target)
+    return _core.sparse_categorical_crossentropy(log(clip(probs, 1e-7, 1.0 - 1e-7)), target)
 
 
 # ---------------------------------------------------------------- indexing

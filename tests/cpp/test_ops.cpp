@@ -180,18 +180,18 @@ TEST(Ops, Argmax) {
   lt::expect_throw_msg<std::out_of_range>([&] { ops::argmax(x, -3); }, "[argmax]");
 }
 
-TEST(Ops, SparseSoftmaxCrossEntropy) {
+TEST(Ops, SparseCategoricalCrossentropy) {
   Tensor logits = lt::f32({2, 3}, {1, 2, 3, 0, 0, 0});
   Tensor labels = lt::i64({2}, {2, 1});
-  Tensor loss = ops::sparse_softmax_cross_entropy(logits, labels);
+  Tensor loss = ops::sparse_categorical_crossentropy(logits, labels);
   EXPECT_EQ(loss.shape(), (lamina::Shape{2}));
   const float lse = std::log(std::exp(1.f) + std::exp(2.f) + std::exp(3.f));
   lt::expect_near(loss, {lse - 3.f, std::log(3.f)});
   Tensor labels32 = ops::cast(labels, DType::Int32);
-  lt::expect_near(ops::sparse_softmax_cross_entropy(logits, labels32), lt::values(loss));
+  lt::expect_near(ops::sparse_categorical_crossentropy(logits, labels32), lt::values(loss));
   lt::expect_throw_msg<std::out_of_range>(
-      [&] { ops::sparse_softmax_cross_entropy(logits, lt::i64({2}, {0, 3})); }, "[sparse_softmax_cross_entropy]");
+      [&] { ops::sparse_categorical_crossentropy(logits, lt::i64({2}, {0, 3})); }, "[sparse_categorical_crossentropy]");
   lt::expect_throw_msg<std::invalid_argument>(
-      [&] { ops::sparse_softmax_cross_entropy(logits, lt::i64({3}, {0, 1, 2})); }, "[sparse_softmax_cross_entropy]");
-  EXPECT_THROW(ops::sparse_softmax_cross_entropy(logits, lt::f32({2}, {0, 1})), lamina::TypeError);
+      [&] { ops::sparse_categorical_crossentropy(logits, lt::i64({3}, {0, 1, 2})); }, "[sparse_categorical_crossentropy]");
+  EXPECT_THROW(ops::sparse_categorical_crossentropy(logits, lt::f32({2}, {0, 1})), lamina::TypeError);
 }

@@ -173,10 +173,11 @@ LAMINA_API Tensor sum_to(const Tensor& x, const Shape& shape);
 LAMINA_API Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
 // ---------------------------------------------------------------- losses (loss.cpp)
-// Fused softmax cross-entropy with integer class labels: logits (..., C) float32, labels (...)
+// Sparse categorical cross-entropy from logits (softmax and cross-entropy fused), Keras's
+// sparse_categorical_crossentropy with from_logits=True: logits (..., C) float32, labels (...)
 // int32/int64 in [0, C) (else std::out_of_range). Returns the per-sample loss, shape (...).
 // Backward: (softmax(logits) - onehot(labels)) * grad.
-LAMINA_API Tensor sparse_softmax_cross_entropy(const Tensor& logits, const Tensor& labels);
+LAMINA_API Tensor sparse_categorical_crossentropy(const Tensor& logits, const Tensor& labels);
 
 }  // namespace ops
 
