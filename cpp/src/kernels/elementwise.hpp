@@ -62,28 +62,44 @@ template <class T>
 inline T sign(T v) { return v != v ? v : static_cast<T>((T(0) < v) - (v < T(0))); }
 
 // ------------------------------------------------------------------ elementwise maps
+// Each thread calls its own copy of f: f's captures (an activation's parameter) are then locals
+// that no store to y can alias, so the loop vectorises (through the shared closure, a float
+// capture is reloaded after every float store: leaky_relu ran ~70x slower than relu).
+
 // y[i] = f(x[i]) over n elements, in parallel above the work threshold.
 template <class TI, class TO, class F>
 void map1(const TI* x, TO* y, int64_t n, F f) {
   int nt = threads_for(n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const F fl = f;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = fl(x[i]);
+  }
 }
 
 // y[i] = f(a[i], b[i]) over n elements (same shapes).
 template <class TA, class TB, class TO, class F>
 void map2(const TA* a, const TB* b, TO* y, int64_t n, F f) {
   int nt = threads_for(n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const F fl = f;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = fl(a[i], b[i]);
+  }
 }
 
 // y[i] = f(a[i], b[i], c[i]) over n elements (same shapes).
 template <class TA, class TB, class TC, class TO, class F>
 void map3(const TA* a, const TB* b, const TC* c, TO* y, int64_t n, F f) {
   int nt = threads_for(n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i], c[i]);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const F fl = f;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = fl(a[i], b[i], c[i]);
+  }
 }
 
 }  // namespace kernels
