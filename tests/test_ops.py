@@ -270,6 +270,7 @@ CASES = [
     C("exp", lambda a: ops.exp(a), np.exp, [nz(3, 4)]),
     C("log", lambda a: ops.log(a), np.log, [pos(3, 4)]),
     C("sqrt", lambda a: ops.sqrt(a), np.sqrt, [pos(3, 4)]),
+    C("log1p", lambda a: ops.log1p(a), np.log1p, [nz(3, 4, lo=1e-3, hi=0.9)]),
     C("sign", lambda a: ops.sign(a), np.sign, [nz(3, 4)], grad=False),
     C("clip", lambda a: ops.clip(a, -0.5, 0.8), lambda a: np.clip(a, -0.5, 0.8),
       [away_from(nz(4, 5), [-0.5, 0.8])]),
