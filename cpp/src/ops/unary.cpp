@@ -15,6 +15,7 @@ using namespace detail;
 
 namespace {
 
+// The `dtypes` column of unary_ops.def (its header says what each rule does).
 enum class UnaryDtypes { Float, IntKeep, NoBool, BoolInt, Any };
 // What the backward keeps: the input, the output, or nothing but g.
 enum class Saved { x, y, none };
