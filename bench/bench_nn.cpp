@@ -188,7 +188,7 @@ void train_loop(benchmark::State& state, nn::Sequential& model, const Tensor& x,
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::mean(ops::sparse_softmax_cross_entropy(model.forward(x, /*training=*/true), y));
+      loss = ops::mean(ops::sparse_categorical_crossentropy(model.forward(x, /*training=*/true), y));
     }
     lamina::backward(loss);
     opt.step(params);

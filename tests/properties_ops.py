@@ -302,6 +302,7 @@ UNARY = {
     "exp": (np.exp, "float", (-3, 3, ()), _rel),
     "log": (np.log, "float", (0.2, 4, ()), _rel),
     "sqrt": (np.sqrt, "float", (0.2, 4, ()), _rel),
+    "log1p": (np.log1p, "float", (-0.5, 3, ()), _rel),
     "tanh": (np.tanh, "float", (-3, 3, ()), _rel),
     "sigmoid": (np_sigmoid, "float", (-5, 5, ()), _rel),
     "silu": (lambda x: x * np_sigmoid(x), "float", (-5, 5, ()), _abs_scale(0)),

@@ -1,4 +1,5 @@
-// Bindings for ops.hpp: one line per op, GIL released while it computes.
+// Bindings for ops.hpp: one line per op (the unary ops: one per table row), GIL released while it
+// computes.
 #include <optional>
 #include <tuple>
 
@@ -43,27 +44,28 @@ void init_ops(py::module_& m) {
   m.def("logical_or", &logical_or, nogil);
   m.def("logical_not", &logical_not, nogil);
   m.def("where", &where, nogil);
-  m.def("negative", &negative, nogil);
-  m.def("abs", &ops::abs, nogil);
-  m.def("square", &square, nogil);
-  m.def("sign", &sign, nogil);
-  m.def("exp", &ops::exp, nogil);
-  m.def("log", &ops::log, nogil);
-  m.def("sqrt", &ops::sqrt, nogil);
   m.def("clip", &clip, nogil);
 
-  // activations
-  m.def("relu", &relu, nogil);
-  m.def("sigmoid", &sigmoid, nogil);
-  m.def("tanh", &ops::tanh, nogil);
-  m.def("silu", &silu, nogil);
-  m.def("gelu", &gelu, nogil);
-  m.def("elu", &elu, nogil);
-  m.def("selu", &selu, nogil);
-  m.def("leaky_relu", &leaky_relu, nogil);
-  m.def("softplus", &softplus, nogil);
+  // unary ops and activations: one per row of lamina/unary_ops.def, and `unary_ops`, the list of
+  // (name, ((param, default),)) that lamina.ops exports them from
+  py::list unary_ops;
+#define LAMINA_UNARY(name, dtypes, forward, derivative)   \
+  m.def(#name, &ops::name, py::arg("x"), nogil); \
+  unary_ops.append(py::make_tuple(#name, py::tuple()));
+#define LAMINA_UNARY_P(name, type, param, default_value, dtypes, forward, derivative)     \
+  m.def(#name, &ops::name, py::arg("x"), py::arg(#param) = default_value, nogil);         \
+  unary_ops.append(py::make_tuple(#name, py::make_tuple(py::make_tuple(#param, default_value))));
+#include "lamina/unary_ops.def"
+  m.attr("unary_ops") = unary_ops;
   m.def("softmax", &softmax, nogil);
   m.def("log_softmax", &log_softmax, nogil);
+  // keras.activations by name (Activation): the names in order, and activation(x, name)
+  m.def("activation_names", &activation_names);
+  m.def("activation", [](const Tensor& x, const std::string& name) {
+          Activation a = activation_from_name(name);
+          py::gil_scoped_release release;
+          return activation(x, a);
+        }, py::arg("x"), py::arg("name"));
 
   // reductions
   m.def("sum", &sum, nogil);
@@ -104,7 +106,7 @@ void init_ops(py::module_& m) {
   m.def("sum_to", &sum_to, nogil);
 
   // losses
-  m.def("sparse_softmax_cross_entropy", &sparse_softmax_cross_entropy, nogil);
+  m.def("sparse_categorical_crossentropy", &sparse_categorical_crossentropy, nogil);
 }
 
 }  // namespace bindings

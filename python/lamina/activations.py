@@ -54,11 +54,9 @@ def softplus(x):
     return ops.softplus(x)
 
 
-_BY_NAME = {
-    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "linear": linear,
-    "gelu": gelu, "elu": elu, "selu": selu, "leaky_relu": leaky_relu, "silu": silu,
-    "swish": silu, "softplus": softplus,
-}
+# The names are the C++ Activation table's (cpp/include/lamina/unary_ops.def), in its order, each
+# mapped to this module's function of that name (an alias such as swish to the same function).
+_BY_NAME = {name: globals()[name] for name in ops._ACTIVATION_NAMES}
 
 
 def get(identifier):
@@ -94,7 +92,7 @@ def serialize(activation):
     (`{"module": "builtins", "class_name": "function", "config": "package>name", ...}`), which
     loads back when the function is registered with `register_keras_serializable`."""
     for name, fn in _BY_NAME.items():
-        if fn is activation and name not in ("swish",):
+        if fn is activation:  # the first name of a function: "silu", not its alias "swish"
             return name
     return {"module": "builtins", "class_name": "function",
             "config": get_registered_name(activation) or str(activation), "registered_name": "function"}

@@ -5,6 +5,7 @@ Every function accepts tensors, Variables, NumPy arrays and Python scalars, and 
 Gradients flow through every float op while a `lamina.GradientTape` records.
 """
 import builtins
+import inspect
 import operator
 
 import numpy as np
@@ -12,16 +13,15 @@ import numpy as np
 from lamina import _core
 from lamina.backend import _INT64_MAX, _INT64_MIN, Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
 
+# The table ops (_core.unary_ops) join __all__ where they are made, below.
 __all__ = [
-    "abs", "absolute", "add", "arange", "average_pool", "conv", "dense", "max_pool", "argmax", "argmin", "broadcast_to", "cast", "clip",
-    "concatenate", "convert_to_numpy", "convert_to_tensor", "divide", "dtype", "elu", "equal",
-    "exp", "expand_dims", "full", "full_like", "gelu", "greater", "greater_equal", "leaky_relu",
-    "less", "less_equal", "log", "log_softmax", "logical_and", "logical_not", "logical_or",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "ndim", "negative",
-    "not_equal", "one_hot", "ones", "ones_like", "power", "relu", "reshape", "selu", "shape",
-    "sigmoid", "sign", "silu", "size", "slice", "softmax", "softplus", "sparse_categorical_crossentropy",
-    "sqrt", "square", "squeeze", "stack", "subtract", "sum", "swish", "take", "tanh",
-    "transpose", "true_divide", "where", "zeros", "zeros_like",
+    "absolute", "add", "arange", "average_pool", "conv", "dense", "max_pool", "argmax", "argmin",
+    "broadcast_to", "cast", "clip", "concatenate", "convert_to_numpy", "convert_to_tensor", "divide", "dtype",
+    "equal", "expand_dims", "full", "full_like", "greater", "greater_equal", "less", "less_equal",
+    "log_softmax", "logical_and", "logical_not", "logical_or", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "multiply", "ndim", "not_equal", "one_hot", "ones", "ones_like", "power", "reshape", "shape",
+    "size", "slice", "softmax", "sparse_categorical_crossentropy", "squeeze", "stack", "subtract", "sum",
+    "swish", "take", "transpose", "true_divide", "where", "zeros", "zeros_like",
 ]
 
 
@@ -206,37 +206,6 @@ def where(condition, x1=None, x2=None):
     return _core.where(_t(condition), _t(x1), _t(x2))
 
 
-def negative(x):
-    return _core.negative(_t(x))
-
-
-def absolute(x):
-    return _core.abs(_t(x))
-
-
-abs = absolute
-
-
-def square(x):
-    return _core.square(_t(x))
-
-
-def sign(x):
-    return _core.sign(_t(x))
-
-
-def exp(x):
-    return _core.exp(_t(x))
-
-
-def log(x):
-    return _core.log(_t(x))
-
-
-def sqrt(x):
-    return _core.sqrt(_t(x))
-
-
 def clip(x, x_min, x_max):
     """`x` limited to [x_min, x_max]. The result dtype is Keras's `result_type(x, x_min, x_max)`:
     float bounds make an integer `x` float32, and a bool `x` becomes int32."""
@@ -249,7 +218,7 @@ def clip(x, x_min, x_max):
     return _core.clip(x, float(x_min), float(x_max))
 
 
-# ---------------------------------------------------------------- activations
+# ---------------------------------------------------------------- unary ops and activations
 
 
 def _f(x):
@@ -257,47 +226,34 @@ def _f(x):
     return x if x.dtype == "float32" else _core.cast(x, "float32")
 
 
-def relu(x):
-    x = _t(x)
-    if x.dtype in ("int32", "int64"):  # Keras keeps integer dtypes: max(x, 0) in the same dtype
-        return _core.maximum(x, _core.scalar(0.0, x.dtype))
-    return _core.relu(_f(x))
+def _unary(name, params):
+    """The Python op of a row of the C++ table (cpp/include/lamina/unary_ops.def): Keras's name and
+    signature, `x` converted to a tensor; the core applies the row's dtype rule."""
+    core = getattr(_core, name)
+
+    def op(x, *args, **kwargs):
+        return core(_t(x), *args, **kwargs)
+
+    op.__name__ = op.__qualname__ = name
+    op.__module__ = __name__
+    op.__doc__ = (f"keras.ops.{name}: a row of lamina's op table (lamina/unary_ops.def among the C++ "
+                  "headers) gives its formula, gradient and dtype rule.")
+    op.__signature__ = inspect.Signature(
+        [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for p, d in params])
+    return op
 
 
-def sigmoid(x):
-    return _core.sigmoid(_f(x))
+for _name, _params in _core.unary_ops:
+    globals()[_name] = _unary(_name, _params)
+    __all__.append(_name)
+del _name, _params
 
+# keras.activations' names, from the same C++ table (read by lamina.activations, not a keras.ops name)
+_ACTIVATION_NAMES = tuple(_core.activation_names())
 
-def tanh(x):
-    return _core.tanh(_f(x))
-
-
-def silu(x):
-    return _core.silu(_f(x))
-
-
-swish = silu
-
-
-def gelu(x, approximate=True):
-    """GELU; `approximate=True` (Keras's default) uses the tanh form."""
-    return _core.gelu(_f(x), bool(approximate))
-
-
-def elu(x, alpha=1.0):
-    return _core.elu(_f(x), float(alpha))
-
-
-def selu(x):
-    return _core.selu(_f(x))
-
-
-def leaky_relu(x, negative_slope=0.2):
-    return _core.leaky_relu(_f(x), float(negative_slope))
-
-
-def softplus(x):
-    return _core.softplus(_f(x))
+absolute = abs  # noqa: F821 (a table op) -- Keras has both names
+swish = silu  # noqa: F821 (a table op)
 
 
 def softmax(x, axis=-1):
@@ -506,11 +462,11 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     if output.ndim == target.ndim and target.ndim > 0 and target.shape[-1] == 1:
         target = squeeze(target, -1)
     if from_logits:
-        return _core.sparse_softmax_cross_entropy(output, target)
+        return _core.sparse_categorical_crossentropy(output, target)
     # Probabilities: the log of the renormalised, clipped output taken as logits (as Keras's
     # TensorFlow backend does); the fused op checks the labels and adds no loop here.
     probs = divide(output, sum(output, axis=-1, keepdims=True))
-    return _core.sparse_softmax_cross_entropy(log(clip(probs, 1e-7, 1.0 - 1e-7)), target)
+    return _core.sparse_categorical_crossentropy(log(clip(probs, 1e-7, 1.0 - 1e-7)), target)
 
 
 # ---------------------------------------------------------------- indexing

@@ -65,7 +65,7 @@ TEST(Autograd, CrossEntropyGradientIsSoftmaxMinusOneHot) {
   Tensor loss;
   {
     lamina::GradRecording rec;
-    loss = ops::mean(ops::sparse_softmax_cross_entropy(logits, labels));
+    loss = ops::mean(ops::sparse_categorical_crossentropy(logits, labels));
   }
   lamina::backward(loss);
   const float z = std::exp(1.f) + std::exp(2.f) + std::exp(3.f);

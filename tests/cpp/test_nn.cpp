@@ -170,7 +170,7 @@ TEST(NnSequential, TrainsMlpWithAdam) {
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::mean(ops::sparse_softmax_cross_entropy(model.forward(x, true), y));
+      loss = ops::mean(ops::sparse_categorical_crossentropy(model.forward(x, true), y));
     }
     return loss;
   };
@@ -431,7 +431,7 @@ TEST(NnLayers, DocsResidualBlockTrains) {
     Tensor loss;
     {
       GradRecording rec;
-      loss = ops::mean(ops::sparse_softmax_cross_entropy(forward(images, true), labels));
+      loss = ops::mean(ops::sparse_categorical_crossentropy(forward(images, true), labels));
     }
     adam.zero_grad(params);
     backward(loss);

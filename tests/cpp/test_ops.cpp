@@ -180,18 +180,80 @@ TEST(Ops, Argmax) {
   lt::expect_throw_msg<std::out_of_range>([&] { ops::argmax(x, -3); }, "[argmax]");
 }
 
-TEST(Ops, SparseSoftmaxCrossEntropy) {
+TEST(Ops, SparseCategoricalCrossentropy) {
   Tensor logits = lt::f32({2, 3}, {1, 2, 3, 0, 0, 0});
   Tensor labels = lt::i64({2}, {2, 1});
-  Tensor loss = ops::sparse_softmax_cross_entropy(logits, labels);
+  Tensor loss = ops::sparse_categorical_crossentropy(logits, labels);
   EXPECT_EQ(loss.shape(), (lamina::Shape{2}));
   const float lse = std::log(std::exp(1.f) + std::exp(2.f) + std::exp(3.f));
   lt::expect_near(loss, {lse - 3.f, std::log(3.f)});
   Tensor labels32 = ops::cast(labels, DType::Int32);
-  lt::expect_near(ops::sparse_softmax_cross_entropy(logits, labels32), lt::values(loss));
+  lt::expect_near(ops::sparse_categorical_crossentropy(logits, labels32), lt::values(loss));
   lt::expect_throw_msg<std::out_of_range>(
-      [&] { ops::sparse_softmax_cross_entropy(logits, lt::i64({2}, {0, 3})); }, "[sparse_softmax_cross_entropy]");
+      [&] { ops::sparse_categorical_crossentropy(logits, lt::i64({2}, {0, 3})); },
+      "[sparse_categorical_crossentropy]");
   lt::expect_throw_msg<std::invalid_argument>(
-      [&] { ops::sparse_softmax_cross_entropy(logits, lt::i64({3}, {0, 1, 2})); }, "[sparse_softmax_cross_entropy]");
-  EXPECT_THROW(ops::sparse_softmax_cross_entropy(logits, lt::f32({2}, {0, 1})), lamina::TypeError);
+      [&] { ops::sparse_categorical_crossentropy(logits, lt::i64({3}, {0, 1, 2})); },
+      "[sparse_categorical_crossentropy]");
+  EXPECT_THROW(ops::sparse_categorical_crossentropy(logits, lt::f32({2}, {0, 1})), lamina::TypeError);
+}
+
+// The unary table (lamina/unary_ops.def): values, the dtype rules, the recorded backward.
+TEST(Ops, UnaryTableOps) {
+  Tensor x = lt::f32({4}, {-2, -0.5f, 0, 3});
+  lt::expect_near(ops::relu(x), {0, 0, 0, 3});
+  lt::expect_near(ops::leaky_relu(x), {-0.4f, -0.1f, 0, 3});  // the default slope 0.2
+  lt::expect_near(ops::leaky_relu(x, 0.5), {-1, -0.25f, 0, 3});
+  lt::expect_near(ops::elu(x, 2.0), {2 * std::expm1(-2.f), 2 * std::expm1(-0.5f), 0, 3});
+  lt::expect_near(ops::square(x), {4, 0.25f, 0, 9});
+  lt::expect_near(ops::sign(x), {-1, -1, 0, 1});
+  // gelu: the tanh form by default, the exact one on request (they differ by 4e-4 at -3)
+  Tensor x3 = lt::f32({1}, {-3});
+  const float exact = -3.f * 0.5f * std::erfc(3.f / std::sqrt(2.f));
+  EXPECT_NEAR(ops::gelu(x3, false).item(), exact, 1e-6f);
+  EXPECT_GT(std::fabs(ops::gelu(x3).item() - exact), 3e-4f);
+  // dtype rules: Float rows cast ints, relu keeps them, negative of bool throws, square of bool is int32
+  Tensor xi = lt::i64({3}, {-3, 0, 4});
+  EXPECT_EQ(ops::sigmoid(xi).dtype(), DType::Float32);
+  EXPECT_EQ(ops::relu(xi).dtype(), DType::Int64);
+  EXPECT_EQ(ops::relu(xi).data<int64_t>()[0], 0);
+  EXPECT_EQ(ops::relu(xi).data<int64_t>()[2], 4);
+  Tensor b = ops::cast(xi, DType::Bool);
+  lt::expect_throw_msg<lamina::TypeError>([&] { ops::negative(b); }, "[negative]");
+  EXPECT_EQ(ops::square(b).dtype(), DType::Int32);
+  EXPECT_EQ(ops::abs(b).dtype(), DType::Bool);
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::exp(Tensor()); }, "[exp]");
+  // the backward: d tanh = 1 - tanh^2; d sign = nothing recorded
+  Tensor v = lt::f32({2}, {0.5f, -1});
+  v.set_requires_grad(true);
+  Tensor y;
+  {
+    lamina::GradRecording rec;
+    y = ops::sum(ops::tanh(v));
+  }
+  lamina::backward(y);
+  const float t0 = std::tanh(0.5f), t1 = std::tanh(-1.f);
+  lt::expect_near(v.grad(), {1 - t0 * t0, 1 - t1 * t1});
+}
+
+TEST(Ops, ActivationByNameFollowsTheTable) {
+  const auto names = ops::activation_names();
+  ASSERT_GE(names.size(), 12u);
+  EXPECT_EQ(names.front(), "linear");
+  for (const auto& n : names) {
+    ops::Activation a = ops::activation_from_name(n);
+    // every name maps to an activation whose first name maps back to it
+    EXPECT_EQ(ops::activation_from_name(ops::activation_name(a)), a) << n;
+  }
+  EXPECT_EQ(ops::activation_from_name("swish"), ops::Activation::Silu);
+  EXPECT_STREQ(ops::activation_name(ops::Activation::Silu), "silu");
+  EXPECT_EQ(ops::activation_from_name(""), ops::Activation::Linear);
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::activation_from_name("nope"); },
+                                              "Could not interpret activation function identifier: nope");
+  // keras.activations' defaults: gelu exact, leaky_relu slope 0.2, softmax on the last axis
+  Tensor x = lt::f32({2, 2}, {-2, 1, 0.5f, 3});
+  lt::expect_near(ops::activation(x, ops::Activation::Gelu), lt::values(ops::gelu(x, false)), 0);
+  lt::expect_near(ops::activation(x, ops::Activation::LeakyRelu), lt::values(ops::leaky_relu(x, 0.2)), 0);
+  lt::expect_near(ops::activation(x, ops::Activation::Softmax), lt::values(ops::softmax(x, -1)), 0);
+  EXPECT_EQ(ops::activation(x, ops::Activation::Linear).data<float>(), x.data<float>());
 }

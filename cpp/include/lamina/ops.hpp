@@ -64,35 +64,29 @@ LAMINA_API Tensor logical_not(const Tensor& x);
 // where(condition, x, y): x where condition is true, else y; all three broadcast together.
 LAMINA_API Tensor where(const Tensor& condition, const Tensor& x, const Tensor& y);
 
-LAMINA_API Tensor negative(const Tensor& x);
-LAMINA_API Tensor abs(const Tensor& x);
-LAMINA_API Tensor square(const Tensor& x);
-LAMINA_API Tensor sign(const Tensor& x);
-// Float results (int inputs are cast to float32):
-LAMINA_API Tensor exp(const Tensor& x);
-LAMINA_API Tensor log(const Tensor& x);
-LAMINA_API Tensor sqrt(const Tensor& x);
-// clip(x, lo, hi): gradient 1 inside [lo, hi], 0 outside.
+// ---------------------------------------------------------------- unary ops and activations (unary.cpp)
+// One function per LAMINA_UNARY row of lamina/unary_ops.def, which gives each one's formula,
+// gradient and dtype rule: `Tensor name(const Tensor& x)`, or `Tensor name(const Tensor& x,
+// type param = default)` for a row with a parameter (gelu's approximate, elu's alpha, leaky_relu's
+// negative_slope). Float rows cast int and bool inputs to float32.
+// clip(x, lo, hi): gradient 1 inside [lo, hi], 0 outside; lo > hi throws std::invalid_argument.
+// Integer tensors keep their dtype (bounds beyond the type's range clamp to it).
 LAMINA_API Tensor clip(const Tensor& x, double lo, double hi);
+#define LAMINA_UNARY(name, dtypes, forward, derivative) LAMINA_API Tensor name(const Tensor& x);
+#define LAMINA_UNARY_P(name, type, param, default_value, dtypes, forward, derivative) \
+  LAMINA_API Tensor name(const Tensor& x, type param = default_value);
+#include "lamina/unary_ops.def"
 
-// ---------------------------------------------------------------- activations (activation.cpp)
-// All take and return float32.
-LAMINA_API Tensor relu(const Tensor& x);
-LAMINA_API Tensor sigmoid(const Tensor& x);
-LAMINA_API Tensor tanh(const Tensor& x);
-LAMINA_API Tensor silu(const Tensor& x);
-// approximate=true: the tanh form (Keras's default); false: the exact erf form.
-LAMINA_API Tensor gelu(const Tensor& x, bool approximate = true);
-LAMINA_API Tensor elu(const Tensor& x, double alpha = 1.0);
-LAMINA_API Tensor selu(const Tensor& x);
-LAMINA_API Tensor leaky_relu(const Tensor& x, double negative_slope = 0.2);
-LAMINA_API Tensor softplus(const Tensor& x);
+// softmax / log_softmax along `axis` (activation.cpp); float32 in and out.
 LAMINA_API Tensor softmax(const Tensor& x, int64_t axis = -1);
 LAMINA_API Tensor log_softmax(const Tensor& x, int64_t axis = -1);
 
-// The activations of keras.activations by name: the one list the C++ layers, the dense / conv
-// ops and Python's keras.activations read.
-enum class Activation { Linear, Relu, Sigmoid, Tanh, Softmax, Gelu, Elu, Selu, Silu, Softplus, LeakyRelu };
+// The activations of keras.activations by name (the LAMINA_ACTIVATION rows of unary_ops.def): the
+// one list the C++ layers, the dense / conv ops and Python's keras.activations read.
+enum class Activation {
+#define LAMINA_ACTIVATION(id, name, call) id,
+#include "lamina/unary_ops.def"
+};
 // "linear" or "" -> Linear, "swish" -> Silu; an unknown name throws std::invalid_argument
 // ("Could not interpret activation function identifier: ...", as Keras).
 LAMINA_API Activation activation_from_name(const std::string& name);
@@ -173,10 +167,11 @@ LAMINA_API Tensor sum_to(const Tensor& x, const Shape& shape);
 LAMINA_API Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
 // ---------------------------------------------------------------- losses (loss.cpp)
-// Fused softmax cross-entropy with integer class labels: logits (..., C) float32, labels (...)
+// Sparse categorical cross-entropy from logits (softmax and cross-entropy fused), Keras's
+// sparse_categorical_crossentropy with from_logits=True: logits (..., C) float32, labels (...)
 // int32/int64 in [0, C) (else std::out_of_range). Returns the per-sample loss, shape (...).
 // Backward: (softmax(logits) - onehot(labels)) * grad.
-LAMINA_API Tensor sparse_softmax_cross_entropy(const Tensor& logits, const Tensor& labels);
+LAMINA_API Tensor sparse_categorical_crossentropy(const Tensor& logits, const Tensor& labels);
 
 }  // namespace ops
 

@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include "unary.hpp"
+#include "elementwise.hpp"
 #include "parallel.hpp"
 
 namespace lamina {
@@ -58,6 +59,15 @@ void vsigmoid(const float* x, float* y, int64_t n) {
     b = (-a.abs()).exp();  // the output holds e: no temporary array
     b = (a < 0.f).select(b / (b + 1.f), (b + 1.f).inverse());
   });
+}
+
+void vsilu(const float* x, float* y, int64_t n) {
+  vsigmoid(x, y, n);
+  map2(x, y, y, n, [](float v, float s) { return v * s; });
+}
+void vsilu_grad(const float* g, const float* x, float* dx, int64_t n) {
+  vsigmoid(x, dx, n);
+  map3(g, x, dx, dx, n, [](float gv, float v, float s) { return gv * (s + v * s * (1.f - s)); });
 }
 
 }  // namespace kernels

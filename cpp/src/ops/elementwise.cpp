@@ -1,11 +1,8 @@
-// Elementwise arithmetic, comparisons and basic unary math, with NumPy broadcasting.
+// Elementwise arithmetic and comparisons, with NumPy broadcasting (the unary ops: unary.cpp).
 #include <cmath>
-#include <limits>
-#include <type_traits>
 
 #include "kernels/elementwise.hpp"
 #include "kernels/strided.hpp"
-#include "kernels/unary.hpp"
 #include "op_util.hpp"
 
 namespace lamina {
@@ -28,17 +25,6 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 
 namespace {
 
-// Calls f(T{}) with T the C++ type of a numeric dtype.
-template <class F>
-void dispatch(DType dt, F f) {
-  switch (dt) {
-    case DType::Float32: f(float{}); break;
-    case DType::Int32: f(int32_t{}); break;
-    case DType::Int64: f(int64_t{}); break;
-    case DType::Bool: f(bool{}); break;
-  }
-}
-
 // Result dtype of add, subtract, multiply, maximum, minimum (Keras's result_type): bool with bool
 // stays bool, otherwise the wider of the two (bool counts as the narrowest).
 DType arith_dtype(DType a, DType b) {
@@ -46,27 +32,6 @@ DType arith_dtype(DType a, DType b) {
   if (a == DType::Int64 || b == DType::Int64) return DType::Int64;
   if (a == DType::Bool && b == DType::Bool) return DType::Bool;
   return DType::Int32;  // int32, or int32 with bool
-}
-
-// f(x, y) with integers wrapping around in two's complement, as NumPy's int32/int64 arithmetic
-// does (computed on the unsigned type: signed overflow is undefined behaviour in C++). Floats and
-// bools go straight to f (for bools, the int result converts to bool: + is or, * is and).
-template <class T, class F>
-T wrapping(T x, T y, F f) {
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    using U = std::make_unsigned_t<T>;
-    return static_cast<T>(f(static_cast<U>(x), static_cast<U>(y)));
-  } else {
-    return static_cast<T>(f(x, y));
-  }
-}
-
-// -x, wrapping as NumPy does (-INT_MIN == INT_MIN); floats flip the sign bit (-(0.0) == -0.0,
-// which 0 - x would lose).
-template <class T>
-T wrapping_negate(T v) {
-  if constexpr (std::is_floating_point_v<T>) return -v;
-  else return wrapping(T(0), v, [](auto x, auto y) { return x - y; });
 }
 
 // out = f(a, b) computed in dtype `dt` (inputs cast to it), output dtype `out_dt`.
@@ -106,28 +71,11 @@ Tensor compare(const char* op, const Tensor& a, const Tensor& b, F f) {
   return broadcast_apply(op, a, b, dt, DType::Bool, f);
 }
 
-// Float-only unary map with optional int -> float promotion.
-template <class F>
-Tensor fmap(const char* op, const Tensor& x, F f) {
-  Tensor xf = as_float(x, op);
-  Tensor y = Tensor::empty(xf.shape(), DType::Float32);
-  kernels::map1(xf.data<float>(), y.data<float>(), xf.numel(), f);
-  return y;
-}
-
-// Elementwise product of same-shape float tensors, y = f(a, b).
-template <class F>
-Tensor fmap2(const Tensor& a, const Tensor& b, F f) {
-  Tensor y = Tensor::empty(a.shape(), DType::Float32);
-  kernels::map2(a.data<float>(), b.data<float>(), y.data<float>(), a.numel(), f);
-  return y;
-}
-
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = arith("add", a, b, [](auto x, auto y) {
-    return wrapping(x, y, [](auto p, auto q) { return p + q; });
+    return kernels::wrapping(x, y, [](auto p, auto q) { return p + q; });
   });
   if (out.dtype() == DType::Float32 && recording({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
@@ -144,7 +92,7 @@ Tensor subtract(const Tensor& a, const Tensor& b) {
     throw TypeError("[subtract] not defined for two bool tensors (as in NumPy and Keras): use "
                     "logical_xor, or cast to int32 first");
   Tensor out = arith("subtract", a, b, [](auto x, auto y) {
-    return wrapping(x, y, [](auto p, auto q) { return p - q; });
+    return kernels::wrapping(x, y, [](auto p, auto q) { return p - q; });
   });
   if (out.dtype() == DType::Float32 && recording({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
@@ -158,9 +106,7 @@ Tensor subtract(const Tensor& a, const Tensor& b) {
 }
 
 Tensor multiply(const Tensor& a, const Tensor& b) {
-  Tensor out = arith("multiply", a, b, [](auto x, auto y) {
-    return wrapping(x, y, [](auto p, auto q) { return p * q; });
-  });
+  Tensor out = arith("multiply", a, b, [](auto x, auto y) { return kernels::wrapping_multiply(x, y); });
   if (out.dtype() == DType::Float32 && recording({&a, &b})) {
     // d(a*b) = g*b, g*a
     record(out, "multiply", {a, b}, [a, b](const Tensor& g, const std::vector<bool>& need) {
@@ -200,7 +146,9 @@ Tensor power(const Tensor& a, const Tensor& b) {
         ga = sum_to(multiply(g, d), a.shape());
       }
       if (need[1]) {
-        Tensor la = fmap("power", af, [](float x) { return x > 0.f ? std::log(x) : 0.f; });
+        Tensor la = Tensor::empty(af.shape(), DType::Float32);
+        kernels::map1(af.data<float>(), la.data<float>(), af.numel(),
+                      [](float x) { return x > 0.f ? std::log(x) : 0.f; });
         gb = sum_to(multiply(multiply(g, y), la), b.shape());
       }
       return std::vector<Tensor>{ga, gb};
@@ -302,139 +250,6 @@ Tensor where(const Tensor& condition, const Tensor& x, const Tensor& y) {
     });
   }
   return out;
-}
-
-// ---------------------------------------------------------------- unary
-
-Tensor negative(const Tensor& x) {
-  check_defined(x, "negative");
-  if (x.dtype() == DType::Bool) throw TypeError("[negative] not defined for bool tensors");
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&](auto tag_) {
-    using T = decltype(tag_);
-    kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [](T v) { return wrapping_negate(v); });
-  });
-  // d(-x) = -g
-  if (x.dtype() == DType::Float32 && recording({&x}))
-    record(y, "negative", {x}, [](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{negative(g)};
-    });
-  return y;
-}
-
-Tensor abs(const Tensor& x) {
-  check_defined(x, "abs");
-  if (x.dtype() == DType::Bool) return x;
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&](auto tag_) {
-    using T = decltype(tag_);
-    // as NumPy: abs(-0.0) == 0.0, abs(INT_MIN) == INT_MIN
-    kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [](T v) {
-      if constexpr (std::is_floating_point_v<T>) return std::fabs(v);
-      else return v < T(0) ? wrapping_negate(v) : v;
-    });
-  });
-  // d|x| = g * sign(x)
-  if (x.dtype() == DType::Float32 && recording({&x}))
-    record(y, "abs", {x}, [x](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{fmap2(g, x, [](float gv, float v) { return v > 0 ? gv : (v < 0 ? -gv : 0.f); })};
-    });
-  return y;
-}
-
-Tensor sign(const Tensor& x) {
-  check_defined(x, "sign");
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&](auto tag_) {
-    using T = decltype(tag_);
-    kernels::map1(x.data<T>(), y.data<T>(), x.numel(),
-                  [](T v) { return v != v ? v : static_cast<T>((T(0) < v) - (v < T(0))); });  // NaN: NaN (NumPy)
-  });
-  return y;  // piecewise constant: no gradient
-}
-
-Tensor square(const Tensor& x) {
-  check_defined(x, "square");
-  // bool squares to int32 (Keras), not to bool as bool * bool does
-  Tensor xd = x.dtype() == DType::Bool ? cast(x, DType::Int32) : x.detach();
-  Tensor y = multiply(xd, xd);
-  // d x^2 = 2 x g
-  if (y.dtype() == DType::Float32 && recording({&x}))
-    record(y, "square", {x}, [x](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{fmap2(g, x, [](float gv, float v) { return 2.f * v * gv; })};
-    });
-  return y;
-}
-
-Tensor exp(const Tensor& x) {
-  Tensor xf = as_float(x, "exp");
-  Tensor y = Tensor::empty(xf.shape(), DType::Float32);
-  kernels::vexp(xf.data<float>(), y.data<float>(), xf.numel());
-  if (recording({&x})) {
-    Tensor yd = y.detach();
-    // d e^x = g e^x
-    record(y, "exp", {x}, [yd](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{fmap2(g, yd, [](float gv, float v) { return gv * v; })};
-    });
-  }
-  return y;
-}
-
-Tensor log(const Tensor& x) {
-  Tensor xf = as_float(x, "log");
-  Tensor y = Tensor::empty(xf.shape(), DType::Float32);
-  kernels::vlog(xf.data<float>(), y.data<float>(), xf.numel());
-  // d log x = g / x
-  if (recording({&x}))
-    record(y, "log", {x}, [x](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{fmap2(g, x, [](float gv, float v) { return gv / v; })};
-    });
-  return y;
-}
-
-Tensor sqrt(const Tensor& x) {
-  Tensor y = fmap("sqrt", x, [](float v) { return std::sqrt(v); });
-  if (recording({&x})) {
-    Tensor yd = y.detach();
-    // d sqrt x = g / (2 sqrt x)
-    record(y, "sqrt", {x}, [yd](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{fmap2(g, yd, [](float gv, float v) { return gv / (2.f * v); })};
-    });
-  }
-  return y;
-}
-
-Tensor clip(const Tensor& x, double lo, double hi) {
-  if (lo > hi)
-    throw std::invalid_argument("[clip] x_min (" + std::to_string(lo) + ") must be <= x_max (" +
-                                std::to_string(hi) + ")");
-  check_defined(x, "clip");
-  if (x.dtype() != DType::Float32) {
-    Tensor y = Tensor::empty(x.shape(), x.dtype());
-    dispatch(x.dtype(), [&](auto tag_) {
-      using T = decltype(tag_);
-      // bounds beyond the integer range (such as +-inf) clamp to it: converting them would be UB
-      auto bound = [](double v) {
-        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-          constexpr double mn = static_cast<double>(std::numeric_limits<T>::min());
-          if (!(v > mn)) return std::numeric_limits<T>::min();  // also NaN
-          if (v >= -mn) return std::numeric_limits<T>::max();
-        }
-        return static_cast<T>(v);
-      };
-      T l = bound(lo), h = bound(hi);
-      kernels::map1(x.data<T>(), y.data<T>(), x.numel(), [l, h](T v) { return v < l ? l : (v > h ? h : v); });
-    });
-    return y;
-  }
-  float l = static_cast<float>(lo), h = static_cast<float>(hi);
-  Tensor y = fmap("clip", x, [l, h](float v) { return v < l ? l : (v > h ? h : v); });
-  // d clip = g inside [lo, hi], 0 outside
-  if (recording({&x}))
-    record(y, "clip", {x}, [x, l, h](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{fmap2(g, x, [l, h](float gv, float v) { return (v >= l && v <= h) ? gv : 0.f; })};
-    });
-  return y;
 }
 
 }  // namespace ops

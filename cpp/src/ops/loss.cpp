@@ -6,8 +6,8 @@ namespace lamina {
 namespace ops {
 using namespace detail;
 
-Tensor sparse_softmax_cross_entropy(const Tensor& logits, const Tensor& labels) {
-  const char* op = "sparse_softmax_cross_entropy";
+Tensor sparse_categorical_crossentropy(const Tensor& logits, const Tensor& labels) {
+  const char* op = "sparse_categorical_crossentropy";
   require_float(logits, op);
   check_defined(labels, op);
   if (labels.dtype() != DType::Int32 && labels.dtype() != DType::Int64)

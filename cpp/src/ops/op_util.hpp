@@ -35,6 +35,17 @@ inline void require_float(const Tensor& x, const char* op) {
     throw TypeError(tag(op) + "expected a float32 tensor, got " + dtype_name(x.dtype()));
 }
 
+// Calls f(T{}) with T the C++ type of dtype dt.
+template <class F>
+void dispatch(DType dt, F f) {
+  switch (dt) {
+    case DType::Float32: f(float{}); break;
+    case DType::Int32: f(int32_t{}); break;
+    case DType::Int64: f(int64_t{}); break;
+    case DType::Bool: f(bool{}); break;
+  }
+}
+
 // Output of `op` over inputs -> record only when needed. Keeps call sites short.
 inline bool recording(std::initializer_list<const Tensor*> ins) {
   return should_record(std::vector<const Tensor*>(ins));

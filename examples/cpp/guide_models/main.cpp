@@ -62,7 +62,7 @@ int main() {
     Tensor loss;
     {
       GradRecording rec;
-      loss = ops::mean(ops::sparse_softmax_cross_entropy(mlp.forward(x, /*training=*/true), y));
+      loss = ops::mean(ops::sparse_categorical_crossentropy(mlp.forward(x, /*training=*/true), y));
     }
     optim::Optimizer::zero_grad(params);
     backward(loss);
