@@ -38,16 +38,17 @@ void init_autograd(py::module_& m) {
         backward(output, g ? *g : Tensor());
       }, py::arg("output"), py::arg("grad_output") = py::none());
   m.def("release_graph", &release_graph, py::arg("output"), py::call_guard<py::gil_scoped_release>());
-  m.def("gradients", [](const Tensor& output, const std::vector<Tensor>& wrt, std::optional<Tensor> g) {
+  m.def("gradients", [](const Tensor& output, const std::vector<Tensor>& wrt, std::optional<Tensor> g,
+                        bool release) {
         std::vector<Tensor> r;
         {
-          py::gil_scoped_release release;
-          r = gradients(output, wrt, g ? *g : Tensor());
+          py::gil_scoped_release no_gil;
+          r = gradients(output, wrt, g ? *g : Tensor(), release);
         }
         py::list out;
         for (const Tensor& t : r) out.append(t.defined() ? py::cast(t) : py::none());
         return out;
-      }, py::arg("output"), py::arg("wrt"), py::arg("grad_output") = py::none());
+      }, py::arg("output"), py::arg("wrt"), py::arg("grad_output") = py::none(), py::arg("release") = false);
 }
 
 }  // namespace bindings

@@ -49,9 +49,12 @@ void accumulate(GradMap& grads, const TensorImpl* key, const Tensor& g) {
 // Runs the graph below `output` in reverse topological order. Returns the gradient of every leaf
 // that requires one (tensors without a grad_fn) and of every tensor in `keep`; each other
 // intermediate gradient is erased as soon as its node's backward has consumed it, so the pass holds
-// only the gradients of its current frontier instead of every one until it ends.
+// only the gradients of its current frontier instead of every one until it ends. With `release`,
+// each node is also freed (its saved tensors with it) right after its backward ran, as torch's
+// backward without retain_graph: the values saved for the backward then leave memory while the
+// gradients of the same sizes are being made, instead of all at the end (release_graph's result).
 GradMap run_backward(const Tensor& output, const Tensor& grad_output,
-                     const std::unordered_set<const TensorImpl*>& keep = {}) {
+                     const std::unordered_set<const TensorImpl*>& keep = {}, bool release = false) {
   if (!output.defined()) throw std::invalid_argument("backward: the output tensor is undefined");
   Tensor seed = grad_output;
   if (!seed.defined()) {
@@ -65,34 +68,30 @@ GradMap run_backward(const Tensor& output, const Tensor& grad_output,
   }
   NoGrad no_grad;  // the backward pass itself records nothing
 
-  // Iterative DFS post-order over tensors that have a grad_fn.
-  std::vector<const TensorImpl*> order;
-  std::unordered_map<const TensorImpl*, const Tensor*> tensor_of;
+  // Iterative DFS post-order over tensors that have a grad_fn. `order` holds handles, so a tensor
+  // outlives the release of the nodes above it until its own turn.
+  std::vector<Tensor> order;
   std::unordered_set<const TensorImpl*> visited;
   std::vector<std::pair<const Tensor*, size_t>> stack;
   stack.push_back({&output, 0});
   visited.insert(output.id());
-  tensor_of[output.id()] = &output;
   while (!stack.empty()) {
     auto& top = stack.back();
     const Node* node = top.first->grad_fn().get();
     if (node && top.second < node->inputs.size()) {
       const Tensor& in = node->inputs[top.second++];
-      if (in.defined() && in.requires_grad() && visited.insert(in.id()).second) {
-        tensor_of[in.id()] = &in;
-        stack.push_back({&in, 0});
-      }
+      if (in.defined() && in.requires_grad() && visited.insert(in.id()).second) stack.push_back({&in, 0});
       continue;
     }
-    order.push_back(top.first->id());
+    order.push_back(*top.first);
     stack.pop_back();
   }
 
   GradMap grads;
   grads.emplace(output.id(), seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    const Tensor& t = *tensor_of[*it];
-    const Node* node = t.grad_fn().get();
+    Tensor t = std::move(*it);  // the last handle this pass holds: dropped at the end of the turn
+    std::shared_ptr<Node> node = release ? std::move(t.impl()->grad_fn) : t.grad_fn();
     if (!node) continue;
     auto g = grads.find(t.id());
     if (g == grads.end()) continue;
@@ -140,11 +139,11 @@ void release_graph(const Tensor& output) {
 }
 
 std::vector<Tensor> gradients(const Tensor& output, const std::vector<Tensor>& wrt,
-                              const Tensor& grad_output) {
+                              const Tensor& grad_output, bool release) {
   std::unordered_set<const TensorImpl*> keep;
   for (const Tensor& w : wrt)
     if (w.defined()) keep.insert(w.id());
-  GradMap grads = run_backward(output, grad_output, keep);
+  GradMap grads = run_backward(output, grad_output, keep, release);
   std::vector<Tensor> result;
   result.reserve(wrt.size());
   for (const Tensor& w : wrt) {

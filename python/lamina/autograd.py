@@ -130,14 +130,13 @@ class GradientTape:
             if not self._persistent:
                 self._release_claim()
             return rebuild([None] * len(core))
-        grads = _core.gradients(target, core, seed)
         # A used non-persistent tape is done (TensorFlow frees its record here). When no other tape
-        # can still use the graph, free it now: the variables' values it saved (Variable._read)
-        # then stop sharing their storage, and the optimizer's update that usually follows writes
-        # the weights in place instead of copying each one first.
-        if not self._persistent and self._release_claim():
-            _core.release_graph(target)
-        return rebuild(grads)
+        # can still use the graph, the pass frees each node as soon as its backward has run (the
+        # peak memory of the pass drops), and afterwards the variables' values the graph saved
+        # (Variable._read) no longer share their storage, so the optimizer's update that usually
+        # follows writes the weights in place instead of copying each one first.
+        release = not self._persistent and self._release_claim()
+        return rebuild(_core.gradients(target, core, seed, release=release))
 
 
 class no_grad:

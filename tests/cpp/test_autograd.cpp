@@ -210,3 +210,37 @@ TEST(Autograd, BackwardFreesEachIntermediateGradientOnceConsumed) {
   // Asked-for intermediates are kept until gradients() returns them.
   EXPECT_GE(bytes_in_use_at_chain_bottom(true), 8);
 }
+
+// gradients(..., release=true) frees each node with the values it saved right after its backward
+// ran (torch's backward without retain_graph): at the bottom of a chain of 8 squares (each saves
+// its input), the 8 saved values are gone; without release they are all still there.
+namespace {
+int64_t tensors_in_use_at_square_chain_bottom(bool release) {
+  constexpr int64_t kNumel = 1 << 18;  // 1 MiB per float32 tensor
+  Tensor x = ops::ones({kNumel});
+  x.set_requires_grad(true);
+  const int64_t before = lamina::allocated_bytes();
+  int64_t at_bottom = -1;
+  Tensor loss;
+  {
+    lamina::GradRecording rec;
+    Tensor probe = x.clone();
+    lamina::record(probe, "probe", {x}, [&at_bottom](const Tensor& g, const std::vector<bool>&) {
+      at_bottom = lamina::allocated_bytes();
+      return std::vector<Tensor>{g};
+    });
+    Tensor y = probe;
+    for (int i = 0; i < 8; ++i) y = ops::square(y);
+    loss = ops::sum(y);
+  }
+  std::vector<Tensor> g = lamina::gradients(loss, {x}, Tensor(), release);
+  EXPECT_EQ(lt::values(g[0]), std::vector<float>(kNumel, 256.0f));  // d x^(2^8) / dx at 1
+  EXPECT_EQ(loss.grad_fn() == nullptr, release);  // released: the graph is gone, as release_graph
+  return (at_bottom - before) / (kNumel * 4);
+}
+}  // namespace
+
+TEST(Autograd, GradientsWithReleaseFreeEachNodeAfterItsBackward) {
+  EXPECT_GE(tensors_in_use_at_square_chain_bottom(false), 9);  // probe + 8 saved squares
+  EXPECT_LE(tensors_in_use_at_square_chain_bottom(true), 3);   // probe + the gradients in flight
+}

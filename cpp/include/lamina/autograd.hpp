@@ -68,9 +68,11 @@ LAMINA_API void record(Tensor& out, const char* name, std::vector<Tensor> inputs
 LAMINA_API void backward(const Tensor& output, const Tensor& grad_output = Tensor());
 
 // Returns d output / d wrt[i] for each requested tensor (leaf or intermediate), without touching
-// .grad(). An entry is undefined when wrt[i] does not influence output.
+// .grad(). An entry is undefined when wrt[i] does not influence output. release=true frees each
+// node as soon as its backward has run (as torch's backward without retain_graph), which lowers the
+// peak memory of the pass; the graph below `output` is then gone, as after release_graph(output).
 LAMINA_API std::vector<Tensor> gradients(const Tensor& output, const std::vector<Tensor>& wrt,
-                                         const Tensor& grad_output = Tensor());
+                                         const Tensor& grad_output = Tensor(), bool release = false);
 
 // Drops the recorded history below `output`: every tensor reachable from it through the graph
 // (output included) becomes history-free, as after detach(), and the nodes with their saved
