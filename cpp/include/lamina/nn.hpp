@@ -225,10 +225,10 @@ class LAMINA_API GlobalAveragePooling2D : public GlobalPooling2D {
   std::string class_name() const override { return "GlobalAveragePooling2D"; }
 };
 
-// Normalises over every axis but `axis` (the channels; -1 = last): with training=true and the layer
-// trainable, the batch's mean and (biased) variance, and the moving statistics follow
-// moving = moving * momentum + batch * (1 - momentum); otherwise (inference, or a frozen layer) the
-// moving statistics. y = gamma * (x - mean) / sqrt(variance + epsilon) + beta. Weights: gamma
+// Normalises over every axis but `axis` (the channels; -1 = last) with ops::batch_norm: with
+// training=true and the layer trainable, the batch's mean and (biased) variance, and the moving
+// statistics follow moving = moving * momentum + batch * (1 - momentum); otherwise (inference, or a
+// frozen layer) the moving statistics. y = gamma * (x - mean) / sqrt(variance + epsilon) + beta. Weights: gamma
 // (scale=true), beta (center=true), then the non-trainable moving_mean (zeros) and
 // moving_variance (ones), each (channels,). epsilon must be positive.
 class LAMINA_API BatchNormalization : public Layer {
@@ -253,7 +253,6 @@ class LAMINA_API BatchNormalization : public Layer {
   bool center_, scale_;
   int64_t built_axis_ = -1;  // axis_ made non-negative by build
   int64_t built_rank_ = -1;
-  std::mutex update_mutex_;  // moving-statistics updates
 };
 
 // activation(x) for an activation name (see the top of this file).

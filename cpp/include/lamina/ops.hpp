@@ -144,12 +144,25 @@ LAMINA_API Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& pool_s
                              const std::vector<int64_t>& strides, const std::string& padding = "valid");
 
 // ---------------------------------------------------------------- normalisation (normalization.cpp)
-// Batch normalisation over the last axis (channels-last): statistics over every other axis,
-// y = gamma (x - mean) / sqrt(var + epsilon) + beta with the batch's mean and biased variance.
-// gamma / beta (C,) may be undefined (1 / 0). The batch statistics are written to batch_mean /
-// batch_variance when given (no gradient flows through them). An empty batch throws.
-LAMINA_API Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double epsilon,
-                             Tensor* batch_mean = nullptr, Tensor* batch_variance = nullptr);
+// Keras's ops.batch_normalization: normalises x along `axis` (negative counts from the end) with
+// given statistics, y = (x - mean) * scale / sqrt(variance + epsilon) + offset, each of mean,
+// variance, offset, scale a vector of length x.shape[axis] broadcast along that axis; offset and
+// scale may be undefined (0 and 1). Gradients flow to all five. Throws std::invalid_argument for
+// vectors of another shape or a non-positive epsilon, std::out_of_range for a bad axis.
+LAMINA_API Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, int64_t axis,
+                                      const Tensor& offset = Tensor(), const Tensor& scale = Tensor(),
+                                      double epsilon = 1e-3);
+// The BatchNormalization layer's computation, for the C++ and the Python layer alike. With
+// training = true: the batch's mean and biased variance over every axis but `axis`, gradients to x,
+// gamma and beta through them, and the moving statistics updated in place (copy-on-write: tensors
+// that share their storage keep the old values) as Keras does,
+//   moving = moving * momentum + batch * (1 - momentum);
+// an empty batch throws. With training = false: batch_normalization(x, moving_mean,
+// moving_variance, axis, beta, gamma, epsilon). gamma / beta may be undefined (1 / 0); the four
+// vectors have x.shape[axis] entries.
+LAMINA_API Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& moving_mean,
+                             const Tensor& moving_variance, int64_t axis = -1, double momentum = 0.99,
+                             double epsilon = 1e-3, bool training = false);
 
 // ---------------------------------------------------------------- shape (shape.cpp)
 // reshape: one dimension may be -1 (inferred).

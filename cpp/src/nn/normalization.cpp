@@ -1,11 +1,8 @@
-// nn::BatchNormalization: the batch-statistics op (ops::batch_norm) while training, the moving
-// statistics in inference or when frozen, exactly as python/lamina/layers/normalization.py.
-#include <mutex>
+// nn::BatchNormalization: weights and Keras's input checks; the computation is ops::batch_norm, the
+// op python/lamina/layers/normalization.py calls too.
 #include <stdexcept>
 #include <string>
-#include <vector>
 
-#include "lamina/autograd.hpp"
 #include "lamina/nn.hpp"
 #include "lamina/ops.hpp"
 #include "nn/nn_util.hpp"
@@ -59,39 +56,9 @@ Tensor BatchNormalization::moving_mean() const { return built() ? weights_[weigh
 Tensor BatchNormalization::moving_variance() const { return built() ? weights_.back() : Tensor(); }
 
 Tensor BatchNormalization::call(const Tensor& x, bool training) {
-  const int64_t rank = x.dim(), axis = built_axis_;
-  const Tensor g = gamma(), b = beta(), mm = moving_mean(), mv = moving_variance();
-  if (training && trainable()) {
-    // ops::batch_norm normalises the last axis: move the channel axis there and back.
-    std::vector<int64_t> perm, inverse(rank);
-    for (int64_t d = 0; d < rank; ++d)
-      if (d != axis) perm.push_back(d);
-    perm.push_back(axis);
-    for (int64_t d = 0; d < rank; ++d) inverse[perm[d]] = d;
-    const bool last = axis == rank - 1;
-    Tensor mean, variance;
-    Tensor y = ops::batch_norm(last ? x : ops::transpose(x, perm), g, b, epsilon_, &mean, &variance);
-    {
-      NoGrad no_grad;
-      std::lock_guard<std::mutex> lock(update_mutex_);
-      const Tensor m = ops::scalar(momentum_), rest = ops::scalar(1.0 - momentum_);
-      Tensor new_mean = ops::add(ops::multiply(mm, m), ops::multiply(mean, rest));
-      Tensor new_variance = ops::add(ops::multiply(mv, m), ops::multiply(variance, rest));
-      Tensor mm_w = mm, mv_w = mv;
-      mm_w.unshare();  // results computed earlier from the statistics keep their values
-      mv_w.unshare();
-      mm_w.assign(new_mean);
-      mv_w.assign(new_variance);
-    }
-    return last ? y : ops::transpose(y, inverse);
-  }
-  // inference: (x - moving_mean) * gamma / sqrt(moving_variance + epsilon) + beta on the axis
-  Shape bshape(rank, 1);
-  bshape[axis] = -1;
-  Tensor inv = ops::divide(ops::scalar(1.0), ops::sqrt(ops::add(mv, ops::scalar(epsilon_))));
-  Tensor scale = g.defined() ? ops::multiply(inv, g) : inv;
-  Tensor y = ops::multiply(ops::subtract(x, ops::reshape(mm, bshape)), ops::reshape(scale, bshape));
-  return b.defined() ? ops::add(y, ops::reshape(b, bshape)) : y;
+  // A frozen layer runs in inference mode, so fine-tuning never moves its statistics (Keras's rule).
+  return ops::batch_norm(x, gamma(), beta(), moving_mean(), moving_variance(), built_axis_, momentum_, epsilon_,
+                         training && trainable());
 }
 
 }  // namespace nn

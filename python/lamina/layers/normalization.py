@@ -1,6 +1,6 @@
 """BatchNormalization: batch statistics while training, moving statistics in inference, and a
 frozen layer (trainable=False) always in inference mode, as in Keras."""
-from lamina import _core, initializers, ops
+from lamina import initializers, ops
 from lamina.layers.input_spec import InputSpec
 from lamina.layers.layer import Layer, reject_unsupported
 
@@ -11,10 +11,10 @@ class BatchNormalization(Layer):
     """Normalises the inputs over every axis but `axis` (the channels, by default the last one):
     `gamma * (x - mean) / sqrt(variance + epsilon) + beta`.
 
-    Training (`training=True` and the layer trainable): mean and variance of the batch, computed
-    with the backward in one C++ op; the moving statistics follow
-    `moving = moving * momentum + batch * (1 - momentum)`. Otherwise (inference, or a frozen layer):
-    the moving statistics, so fine-tuning a frozen base does not disturb them.
+    Training (`training=True` and the layer trainable): mean and variance of the batch; the moving
+    statistics follow `moving = moving * momentum + batch * (1 - momentum)`. Otherwise (inference,
+    or a frozen layer): the moving statistics, so fine-tuning a frozen base does not disturb them.
+    Both are one op, `ops.batch_norm`, which the C++ `nn::BatchNormalization` calls as well.
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
@@ -69,32 +69,10 @@ class BatchNormalization(Layer):
         self.input_spec = InputSpec(ndim=rank, axes={self._axis: dim})
         self.built = True
 
-    def _to_last(self, x):
-        """x with the normalised axis moved last (and the permutation back), or x itself."""
-        if self._axis == x.ndim - 1:
-            return x, None
-        perm = [d for d in range(x.ndim) if d != self._axis] + [self._axis]
-        inverse = [perm.index(d) for d in range(x.ndim)]
-        return ops.transpose(x, perm), inverse
-
     def call(self, inputs, training=None):
-        gamma = None if self.gamma is None else self.gamma.value
-        beta = None if self.beta is None else self.beta.value
-        if training and self.trainable:
-            x, inverse = self._to_last(inputs)
-            y, mean, variance = _core.batch_norm(x, gamma, beta, self.epsilon)
-            m = self.momentum
-            self.moving_mean.assign(ops.add(ops.multiply(self.moving_mean.value, m), ops.multiply(mean, 1.0 - m)))
-            self.moving_variance.assign(
-                ops.add(ops.multiply(self.moving_variance.value, m), ops.multiply(variance, 1.0 - m)))
-            return y if inverse is None else ops.transpose(y, inverse)
-        # inference: (x - moving_mean) * gamma / sqrt(moving_variance + eps) + beta, broadcast on the axis
-        shape = [1] * inputs.ndim
-        shape[self._axis] = -1
-        inv = ops.divide(1.0, ops.sqrt(ops.add(self.moving_variance.value, self.epsilon)))
-        scale = inv if gamma is None else ops.multiply(inv, gamma)
-        y = ops.multiply(ops.subtract(inputs, ops.reshape(self.moving_mean.value, shape)), ops.reshape(scale, shape))
-        return y if beta is None else ops.add(y, ops.reshape(beta, shape))
+        # A frozen layer runs in inference mode, so fine-tuning never moves its statistics (Keras's rule).
+        return ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean, self.moving_variance, axis=self._axis,
+                              momentum=self.momentum, epsilon=self.epsilon, training=bool(training) and self.trainable)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
