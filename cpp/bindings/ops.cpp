@@ -23,6 +23,9 @@ void init_ops(py::module_& m) {
   m.def("arange", [dt](double a, double b, double s, const std::string& d) { return arange(a, b, s, dt(d)); });
   m.def("random_uniform", &random_uniform, py::arg("shape"), py::arg("minval") = 0.0, py::arg("maxval") = 1.0, py::arg("seed") = -1, nogil);
   m.def("random_normal", &random_normal, py::arg("shape"), py::arg("mean") = 0.0, py::arg("stddev") = 1.0, py::arg("seed") = -1, nogil);
+  m.def("truncated_normal", &truncated_normal, py::arg("shape"), py::arg("mean") = 0.0, py::arg("stddev") = 1.0, py::arg("seed") = -1, nogil);
+  m.def("variance_scaling", &variance_scaling, py::arg("shape"), py::arg("scale"), py::arg("mode"), py::arg("distribution"), py::arg("seed") = -1, nogil);
+  m.def("compute_fans", &compute_fans, py::arg("shape"));
   m.def("cast", [dt](const Tensor& x, const std::string& d) { DType t = dt(d); py::gil_scoped_release r; return cast(x, t); });
 
   // elementwise

@@ -4,15 +4,6 @@ import numpy as np
 from lamina import _core
 from lamina.backend import Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
 
-_variable_names = {}
-
-
-def _unique_name(base):
-    n = _variable_names.get(base, 0)
-    _variable_names[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
-
-
 class Variable:
     """A mutable tensor with a name (Keras 3's `keras.Variable`).
 
@@ -43,7 +34,7 @@ class Variable:
             raise ValueError(f"Initial value has shape {t.shape}, which is incompatible with shape={tuple(shape)}")
         # A private copy: the variable owns its storage, so assign() never changes other tensors.
         self._lamina_tensor = t._clone()
-        self.name = name or _unique_name("variable")
+        self.name = name or _core.unique_name("variable")  # the counter Layer.add_weight uses too (as in Keras)
         self.path = self.name
         self._trainable = False
         self.trainable = trainable

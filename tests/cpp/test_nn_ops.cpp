@@ -125,3 +125,17 @@ TEST(NnOps, DenseInsideCallersOpenMPRegion) {
     EXPECT_EQ(inside[t].gk, ref.gk) << "thread " << t;
   }
 }
+
+TEST(NnOps, VarianceScalingFollowsKerasFansAndSeeds) {
+  EXPECT_EQ(ops::compute_fans({3, 3, 4, 8}), (std::pair<int64_t, int64_t>{36, 72}));
+  Tensor w = ops::variance_scaling({3, 3, 4, 8}, 1.0, "fan_avg", "uniform", 5);  // glorot_uniform
+  const float limit = std::sqrt(6.f / 108.f);
+  for (float v : lt::values(w)) EXPECT_TRUE(v >= -limit && v < limit);
+  EXPECT_EQ(lt::values(w), lt::values(ops::variance_scaling({3, 3, 4, 8}, 1.0, "fan_avg", "uniform", 5)));
+  nn::Dense dense(8, "linear", true, /*seed=*/5);
+  dense.build({-1, 36});
+  EXPECT_EQ(lt::values(dense.kernel()), lt::values(ops::variance_scaling({36, 8}, 1.0, "fan_avg", "uniform", 5)));
+  for (float v : lt::values(ops::truncated_normal({1000}, 1.0, 0.5, 3))) EXPECT_TRUE(v >= 0.f && v <= 2.f);
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::variance_scaling({2}, 1.0, "fan_max", "uniform"); },
+                                              "[variance_scaling] Invalid `mode`");
+}

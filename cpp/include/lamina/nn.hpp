@@ -29,7 +29,8 @@
 // move to non_trainable_weights(); a frozen BatchNormalization runs in inference mode).
 // Activations by name: "linear" (or ""), "relu", "sigmoid", "tanh", "softmax", "gelu" (exact, as
 // keras.activations.gelu), "elu", "selu", "leaky_relu" (slope 0.2), "silu" / "swish", "softplus".
-// Names: automatic, Keras style ("dense", "dense_1", ...) unless one is given.
+// Names: automatic, Keras style ("dense", "dense_1", ...) unless one is given, from
+// lamina::unique_name (runtime.hpp), the counters the Python layers use too.
 // Errors: bad options or incompatible inputs throw std::invalid_argument with Keras's wording.
 // Threads: a built layer / model may run forward() from several threads at once (use NoGrad in
 // each, or separate GradRecording scopes); building happens once, under a lock.

@@ -10,6 +10,7 @@
 // - Every float32 op records its backward while recording is on (autograd.hpp).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lamina/autograd.hpp"
@@ -35,6 +36,19 @@ LAMINA_API Tensor random_uniform(const Shape& shape, double minval = 0.0, double
                                  int64_t seed = -1);
 LAMINA_API Tensor random_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0,
                                 int64_t seed = -1);
+// Weight initializers (initializers.cpp), as Keras's, for the C++ and the Python layers alike.
+// (fan_in, fan_out) of a weight shape: () -> (1, 1), (n) -> (n, n), (in, out), and for a
+// convolution kernel (..., in, out) both times the product of the leading (spatial) dimensions.
+LAMINA_API std::pair<int64_t, int64_t> compute_fans(const Shape& shape);
+// Normal values; those more than two standard deviations from the mean are drawn again
+// (keras.random.truncated_normal). seed as random_normal's.
+LAMINA_API Tensor truncated_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0, int64_t seed = -1);
+// keras.initializers.VarianceScaling: variance scale / max(1, fan), fan by `mode` ("fan_in",
+// "fan_out", "fan_avg"); `distribution` "truncated_normal" (or "normal"), "untruncated_normal" or
+// "uniform" (in +-sqrt(3 * variance)). glorot_uniform = (1, "fan_avg", "uniform"), he_normal =
+// (2, "fan_in", "truncated_normal"), ... Other values throw std::invalid_argument.
+LAMINA_API Tensor variance_scaling(const Shape& shape, double scale, const std::string& mode,
+                                   const std::string& distribution, int64_t seed = -1);
 // Converts to another dtype (float -> int truncates toward zero, NaN, inf and out-of-range values
 // give the integer's minimum as NumPy on x86-64; to bool: x != 0).
 LAMINA_API Tensor cast(const Tensor& x, DType dtype);

@@ -86,7 +86,7 @@ void channel_moments(const float* x, ChannelView v, float* mean, float* var) {
   for (int64_t c = 0; c < C; ++c) {
     const double m = s[c] / rows, var_c = q[c] / rows - m * m;
     mean[c] = static_cast<float>(m + x[c * I]);
-    var[c] = static_cast<float>(var_c > 0.0 ? var_c : 0.0);
+    var[c] = static_cast<float>(var_c < 0.0 ? 0.0 : var_c);  // rounding can go below 0; NaN (an inf input) stays
   }
 }
 

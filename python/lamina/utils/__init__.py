@@ -22,9 +22,7 @@ def set_random_seed(seed):
 def clear_session(free_memory=True):
     """Forgets the automatic names handed out so far: the next Dense is `dense` again (as
     `keras.utils.clear_session()`). Existing layers and models keep their names and weights."""
-    from lamina import variables
     from lamina.utils import naming
 
     naming.reset_uids()
     naming.reset_name_scopes()
-    variables._variable_names.clear()
