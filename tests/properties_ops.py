@@ -1561,3 +1561,61 @@ def batch_norm_errors(data):
 
 PROPS["batch_normalization"] = Prop(batch_normalization_forward, batch_normalization_grad, batch_normalization_errors)
 PROPS["batch_norm"] = Prop(batch_norm_forward, batch_norm_grad, batch_norm_errors)
+
+
+def np_layer_normalization(x, gamma, beta, axis, eps=1e-7):
+    axes = tuple(sorted(a % x.ndim for a in axis))
+    s = [x.shape[d] if d in axes else 1 for d in range(x.ndim)]
+    with np.errstate(all="ignore"):
+        mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + eps)
+        y = y if gamma is None else y * gamma.reshape(s)
+        return y if beta is None else y + beta.reshape(s)
+
+
+@st.composite
+def layer_norm_geometry(draw, min_side=0):
+    shape = draw(shapes(1, 4, min_side, 4), label="shape")
+    nd = len(shape)
+    axis = draw(st.lists(st.integers(-nd, nd - 1), min_size=1, max_size=nd, unique_by=lambda a: a % nd), label="axis")
+    return shape, axis, tuple(shape[a] for a in sorted(a % nd for a in axis))
+
+
+def layer_normalization_forward(data, special):
+    shape, axis, pshape = data.draw(layer_norm_geometry(), label="geometry")
+    a = data.draw(any_input(shape, special, limit=1e15), label="x")
+    gamma = data.draw(st.one_of(st.none(), float_arrays(pshape, special, 1e15)), label="gamma")
+    beta = data.draw(st.one_of(st.none(), float_arrays(pshape, special, 1e15)), label="beta")
+    eps = data.draw(st.sampled_from([None, 1e-3]), label="epsilon")
+    x, opt = as64(a.seen), (lambda v: None if v is None else as64(v))  # noqa: E731
+    want = np_layer_normalization(x, opt(gamma), opt(beta), axis, 1e-7 if eps is None else eps)
+    # the magnitude of the terms: (|x| + |mean|) / sqrt(variance + eps) |gamma| + |beta|
+    axes = tuple(sorted(d % x.ndim for d in axis))
+    s = [x.shape[d] if d in axes else 1 for d in range(x.ndim)]
+    with np.errstate(all="ignore"):
+        xf = np.nan_to_num(x)
+        std = np.sqrt(xf.var(axes, keepdims=True) + (1e-7 if eps is None else eps))
+        scale = (np.abs(xf) + np.abs(xf.mean(axes, keepdims=True))) / std
+        scale = np.nan_to_num(scale * (1 if gamma is None else np.abs(np.nan_to_num(as64(gamma))).reshape(s))
+                              + (0 if beta is None else np.abs(np.nan_to_num(as64(beta))).reshape(s)))
+    return Call(lambda: ops.layer_normalization(a.value, gamma, beta, axis, eps), want, "float32", scale)
+
+
+def layer_normalization_grad(data):
+    shape, axis, pshape = data.draw(layer_norm_geometry(min_side=2), label="geometry")
+    x, gamma, beta = grad_array(data, shape), grad_array(data, pshape), grad_array(data, pshape)
+    axes = tuple(sorted(a % len(shape) for a in axis))
+    assume(np.all(x.var(axes) > 0.1))  # the gradient grows as 1 / sqrt(variance)
+    return Grad(lambda *t: ops.layer_normalization(*t, axis=axis),
+                lambda *v: np_layer_normalization(*v, axis), [x, gamma, beta])
+
+
+def layer_normalization_errors(data):
+    shape, axis, pshape = data.draw(layer_norm_geometry(min_side=1), label="geometry")
+    x = np.zeros(shape, np.float32)
+    if data.draw(st.booleans(), label="bad axis"):
+        return (lambda: ops.layer_normalization(x, axis=len(shape))), (IndexError,)
+    return (lambda: ops.layer_normalization(x, np.ones(pshape + (2,), np.float32), axis=axis)), (ValueError,)
+
+
+PROPS["layer_normalization"] = Prop(layer_normalization_forward, layer_normalization_grad, layer_normalization_errors)

@@ -5,6 +5,7 @@ import pytest
 
 import lamina as keras
 from lamina import layers, ops
+from test_batch_norm_op import fd_grad
 
 RNG = np.random.default_rng(0)
 
@@ -15,18 +16,6 @@ def np_bn(x, gamma, beta, eps, axis=-1):
     shape = [1] * x.ndim
     shape[axis] = -1
     return (x - mean) / np.sqrt(var + eps) * gamma.reshape(shape) + beta.reshape(shape), mean.ravel(), var.ravel()
-
-
-def _grad_fd(f, x, eps=1e-3):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        xp, xm = x.copy(), x.copy()
-        xp[i] += eps
-        xm[i] -= eps
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 def test_fused_batch_norm_forward_and_statistics():
@@ -53,9 +42,9 @@ def test_fused_batch_norm_gradients_match_finite_differences(shape):
         loss = ops.sum(ops.multiply(y, r.astype(np.float32)))
     dx, dg, db = (np.asarray(g) for g in tape.gradient(loss, [tx, tg, tb]))
     f = lambda xx, gg, bb: float((np_bn(xx, gg, bb, 1e-3)[0] * r).sum())  # noqa: E731
-    np.testing.assert_allclose(dx, _grad_fd(lambda v: f(v, gamma, beta), x), rtol=1e-2, atol=1e-3)
-    np.testing.assert_allclose(dg, _grad_fd(lambda v: f(x, v, beta), gamma), rtol=1e-2, atol=1e-3)
-    np.testing.assert_allclose(db, _grad_fd(lambda v: f(x, gamma, v), beta), rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(dx, fd_grad(lambda v: f(v, gamma, beta), x), rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(dg, fd_grad(lambda v: f(x, v, beta), gamma), rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(db, fd_grad(lambda v: f(x, gamma, v), beta), rtol=1e-2, atol=1e-3)
 
 
 def test_batch_norm_errors():

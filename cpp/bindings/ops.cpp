@@ -104,6 +104,12 @@ void init_ops(py::module_& m) {
         py::arg("axis") = -1, py::arg("momentum") = 0.99, py::arg("epsilon") = 1e-3, py::arg("training") = false,
         nogil);
 
+  m.def("layer_normalization", [](const Tensor& x, std::optional<Tensor> gamma, std::optional<Tensor> beta,
+                                  const std::vector<int64_t>& axis, double epsilon) {
+          return layer_normalization(x, gamma.value_or(Tensor()), beta.value_or(Tensor()), axis, epsilon);
+        }, py::arg("x"), py::arg("gamma") = py::none(), py::arg("beta") = py::none(),
+        py::arg("axis") = std::vector<int64_t>{-1}, py::arg("epsilon") = 1e-7, nogil);
+
   // linear algebra and shapes
   m.def("matmul", &matmul, nogil);
   m.def("reshape", &reshape, nogil);

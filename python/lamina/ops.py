@@ -13,7 +13,7 @@ from lamina import _core
 from lamina.backend import _INT64_MAX, _INT64_MIN, Tensor, convert_to_numpy, convert_to_tensor, standardize_dtype
 
 __all__ = [
-    "abs", "absolute", "add", "arange", "average_pool", "batch_norm", "batch_normalization", "conv", "dense", "max_pool", "argmax", "argmin", "broadcast_to", "cast", "clip",
+    "abs", "absolute", "add", "arange", "average_pool", "batch_norm", "batch_normalization", "layer_normalization", "conv", "dense", "max_pool", "argmax", "argmin", "broadcast_to", "cast", "clip",
     "concatenate", "convert_to_numpy", "convert_to_tensor", "divide", "dtype", "elu", "equal",
     "exp", "expand_dims", "full", "full_like", "gelu", "greater", "greater_equal", "leaky_relu",
     "less", "less_equal", "log", "log_softmax", "logical_and", "logical_not", "logical_or",
@@ -667,3 +667,11 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis=-1, momentum=0
     """
     return _core.batch_norm(_f(x), _vector(gamma), _vector(beta), _state(moving_mean), _state(moving_variance),
                             operator.index(axis), float(momentum), float(epsilon), bool(training))
+
+
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None):
+    """Normalizes each sample of `x` over `axis` (an int or a list of ints):
+    `(x - mean) / sqrt(variance + epsilon) * gamma + beta`; `gamma` / `beta` (the shape of `x` at
+    those axes) default to 1 / 0, `epsilon` to 1e-7 (Keras's `backend.epsilon()`)."""
+    return _core.layer_normalization(_f(x), _vector(gamma), _vector(beta), _axes(axis),
+                                     1e-7 if epsilon is None else float(epsilon))

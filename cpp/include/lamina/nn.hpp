@@ -256,6 +256,31 @@ class LAMINA_API BatchNormalization : public Layer {
   int64_t built_rank_ = -1;
 };
 
+// Normalises each sample over `axis` (one or more axes; -1 = last) with ops::layer_normalization:
+// y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, the statistics of that sample. Weights:
+// gamma (scale=true, ones), beta (center=true, zeros), each of the input's shape at the axes.
+// epsilon must be positive.
+class LAMINA_API LayerNormalization : public Layer {
+ public:
+  explicit LayerNormalization(std::vector<int64_t> axis = {-1}, double epsilon = 1e-3, bool center = true,
+                              bool scale = true, const std::string& name = "");
+  std::string class_name() const override { return "LayerNormalization"; }
+  Shape output_shape(const Shape& input_shape) const override;
+  // Defined once built (undefined without scale / center).
+  Tensor gamma() const;
+  Tensor beta() const;
+
+ protected:
+  void build_weights(const Shape& input_shape) override;
+  Tensor call(const Tensor& x, bool training) override;
+
+ private:
+  std::vector<int64_t> axis_;
+  double epsilon_;
+  bool center_, scale_;
+  Shape param_shape_;  // the input's shape at the axes (set by build)
+};
+
 // activation(x) for an activation name (see the top of this file).
 class LAMINA_API Activation : public Layer {
  public:

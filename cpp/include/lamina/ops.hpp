@@ -178,6 +178,14 @@ LAMINA_API Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor&
                              const Tensor& moving_variance, int64_t axis = -1, double momentum = 0.99,
                              double epsilon = 1e-3, bool training = false);
 
+// Keras's ops.layer_normalization: each sample normalised over `axis` (one or more axes, negative
+// counting from the end), y = (x - mean) / sqrt(variance + epsilon) * gamma + beta with the mean and
+// biased variance over those axes; gamma / beta (the shape of x at the axes, in axis order) may be
+// undefined (1 / 0). Gradients to x, gamma and beta. Bad axes throw std::out_of_range (repeated:
+// std::invalid_argument), other shapes or a non-positive epsilon std::invalid_argument.
+LAMINA_API Tensor layer_normalization(const Tensor& x, const Tensor& gamma = Tensor(), const Tensor& beta = Tensor(),
+                                      const std::vector<int64_t>& axis = {-1}, double epsilon = 1e-7);
+
 // ---------------------------------------------------------------- shape (shape.cpp)
 // reshape: one dimension may be -1 (inferred).
 LAMINA_API Tensor reshape(const Tensor& x, const Shape& shape);

@@ -1,9 +1,11 @@
-// Per-channel statistics and normalisation of data seen as (outer, channels, inner).
+// Per-channel statistics and normalisation of data seen as (outer, channels, inner) (batch
+// normalisation), and per-row normalisation of (rows, n) data (layer normalisation).
 #include "norm.hpp"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "parallel.hpp"
@@ -33,18 +35,22 @@ inline void visit_rows(const ChannelView& v, int64_t lo, int64_t hi, Body body) 
   }
 }
 
-// Runs body(lo, hi, tid) on an equal share of the rows per thread (one thread below the work
-// threshold) and returns the thread count, so reductions can keep one partial sum per thread.
+// Runs body(lo, hi, tid) on an equal share of `rows` rows of n values per thread (one thread below
+// the work threshold) and returns the thread count, so reductions can keep a partial per thread.
 template <class Body>
-int parallel_rows(const ChannelView& v, Body body) {
-  const int nt = threads_for(v.size());
-  const int64_t rows = v.rows();
+int parallel_row_range(int64_t rows, int64_t n, Body body) {
+  const int nt = threads_for(rows * n);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     body(rows * tid / nth, rows * (tid + 1) / nth, tid);
   }
   return nt;
+}
+
+template <class Body>
+int parallel_rows(const ChannelView& v, Body body) {
+  return parallel_row_range(v.rows(), v.channels, body);
 }
 
 // Two per-channel sums over the rows, in double: add(c, i, s, q) adds element i's terms to s[c]
@@ -118,6 +124,69 @@ void channel_affine2(const float* g, const float* x, ChannelView v, const float*
   parallel_rows(v, [&](int64_t lo, int64_t hi, int) {
     visit_rows(v, lo, hi, [&](int64_t c, int64_t i) { out[i] = a[c] * g[i] + b[c] * x[i] + d[c]; });
   });
+}
+
+void layer_norm_forward(const float* x, int64_t rows, int64_t n, const float* gamma, const float* beta, float eps,
+                        float* y, float* mean, float* invstd) {
+  parallel_row_range(rows, n, [&](int64_t lo, int64_t hi, int) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* xr = x + r * n;
+      // in double, shifted by the row's first value (values far from 0 would cancel)
+      double s = 0.0, q = 0.0;
+      for (int64_t j = 0; j < n; ++j) {
+        const double d = static_cast<double>(xr[j]) - xr[0];
+        s += d;
+        q += d * d;
+      }
+      const double m = s / n, v = q / n - m * m;
+      const float mu = static_cast<float>(m + xr[0]);
+      const float is = 1.f / std::sqrt(static_cast<float>(v < 0.0 ? 0.0 : v) + eps);
+      mean[r] = mu;
+      invstd[r] = is;
+      float* yr = y + r * n;
+      for (int64_t j = 0; j < n; ++j)
+        yr[j] = (xr[j] - mu) * is * (gamma ? gamma[j] : 1.f) + (beta ? beta[j] : 0.f);
+    }
+  });
+}
+
+void layer_norm_backward(const float* g, const float* x, int64_t rows, int64_t n, const float* gamma,
+                         const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta) {
+  const int nt = threads_for(rows * n);
+  // dgamma / dbeta: column sums over the rows, one double partial per thread, added in thread order
+  std::vector<double> pg(dgamma ? static_cast<size_t>(nt) * n : 0, 0.0), pb(dbeta ? static_cast<size_t>(nt) * n : 0, 0.0);
+  parallel_row_range(rows, n, [&](int64_t lo, int64_t hi, int tid) {
+    double* sg = dgamma ? pg.data() + static_cast<size_t>(tid) * n : nullptr;
+    double* sb = dbeta ? pb.data() + static_cast<size_t>(tid) * n : nullptr;
+    for (int64_t r = lo; r < hi; ++r) {
+      const float *gr = g + r * n, *xr = x + r * n;
+      const float mu = mean[r], is = invstd[r];
+      double sh = 0.0, shx = 0.0;
+      for (int64_t j = 0; j < n; ++j) {
+        const float xhat = (xr[j] - mu) * is, h = gr[j] * (gamma ? gamma[j] : 1.f);
+        sh += h;
+        shx += static_cast<double>(h) * xhat;
+        if (sg) sg[j] += static_cast<double>(gr[j]) * xhat;
+        if (sb) sb[j] += gr[j];
+      }
+      if (!dx) continue;
+      const float mh = static_cast<float>(sh / n), mhx = static_cast<float>(shx / n);
+      float* dr = dx + r * n;
+      for (int64_t j = 0; j < n; ++j) {
+        const float xhat = (xr[j] - mu) * is, h = gr[j] * (gamma ? gamma[j] : 1.f);
+        dr[j] = is * (h - mh - xhat * mhx);
+      }
+    }
+  });
+  for (int64_t j = 0; j < n; ++j) {
+    double a = 0.0, b = 0.0;
+    for (int t = 0; t < nt; ++t) {
+      if (dgamma) a += pg[static_cast<size_t>(t) * n + j];
+      if (dbeta) b += pb[static_cast<size_t>(t) * n + j];
+    }
+    if (dgamma) dgamma[j] = static_cast<float>(a);
+    if (dbeta) dbeta[j] = static_cast<float>(b);
+  }
 }
 
 }  // namespace kernels

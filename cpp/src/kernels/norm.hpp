@@ -1,5 +1,6 @@
 #pragma once
-// Internal: per-channel statistics and normalisation (norm.cpp), for batch normalisation on any axis.
+// Internal: per-channel statistics and normalisation (norm.cpp), for batch normalisation on any
+// axis, and per-row normalisation for layer normalisation.
 // Kernels are raw compute on contiguous buffers: no autodiff, no argument checks (ops do both).
 #include <cstdint>
 
@@ -25,6 +26,17 @@ void channel_sums(const float* g, const float* x, ChannelView v, const float* me
 // out = a[c] * g + b[c] * x + d[c] (batch normalisation's input gradient, its constants folded).
 void channel_affine2(const float* g, const float* x, ChannelView v, const float* a, const float* b, const float* d,
                      float* out);
+
+// Layer normalisation of x seen as (rows, n): per row, y = (x - mean) * invstd * gamma[j] + beta[j]
+// with invstd = 1 / sqrt(biased variance + eps); gamma / beta may be null (1 / 0). Writes each
+// row's mean and invstd (for the backward).
+void layer_norm_forward(const float* x, int64_t rows, int64_t n, const float* gamma, const float* beta, float eps,
+                        float* y, float* mean, float* invstd);
+// Its backward for the upstream gradient g: with xhat = (x - mean) invstd and h = g gamma,
+// dx = invstd (h - mean_j(h) - xhat mean_j(h xhat)); dgamma[j] = sum_r g xhat; dbeta[j] = sum_r g.
+// Any of dx / dgamma / dbeta may be null (not needed).
+void layer_norm_backward(const float* g, const float* x, int64_t rows, int64_t n, const float* gamma,
+                         const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta);
 
 }  // namespace kernels
 }  // namespace lamina

@@ -1,6 +1,8 @@
 // Batch normalisation on any axis: Keras's batch_normalization (given statistics) and the
-// BatchNormalization layer's step (batch statistics + moving averages, or the moving statistics),
-// each with its backward. The per-element passes are kernels::*_channels (kernels/norm.cpp).
+// BatchNormalization layer's step (batch statistics + moving averages, or the moving statistics);
+// Keras's layer_normalization. Each with its backward; the passes over the data are kernels
+// (kernels/norm.cpp).
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <vector>
@@ -180,6 +182,62 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
     const Tensor updated = add(multiply(moving, keep), multiply(batch, take));
     moving.unshare();  // results computed earlier from the statistics keep their values
     moving.assign(updated);
+  }
+  return y;
+}
+
+Tensor layer_normalization(const Tensor& x, const Tensor& gamma, const Tensor& beta, const std::vector<int64_t>& axis,
+                           double epsilon) {
+  const char* op = "layer_normalization";
+  require_float(x, op);
+  if (x.dim() < 1) throw std::invalid_argument(tag(op) + "expected an input of rank >= 1, got a scalar");
+  if (axis.empty()) throw std::invalid_argument(tag(op) + "expected at least one axis");
+  const int64_t rank = x.dim();
+  std::vector<int64_t> axes;
+  for (int64_t a : axis) axes.push_back(norm_axis(a, rank, op, x.shape()));
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    throw std::invalid_argument(tag(op) + "repeated axis in " + shape_str(Shape(axis.begin(), axis.end())));
+  Shape param_shape;
+  for (int64_t a : axes) param_shape.push_back(x.shape()[a]);
+  for (const auto& [p, name] : {std::pair<const Tensor&, const char*>{gamma, "gamma"}, {beta, "beta"}})
+    if (p.defined()) {
+      require_float(p, op);
+      if (p.shape() != param_shape)
+        throw std::invalid_argument(tag(op) + "expected " + name + " of shape " + shape_str(param_shape) +
+                                    " for an input of shape " + shape_str(x.shape()) + ", got " + shape_str(p.shape()));
+    }
+  if (!(epsilon > 0)) throw std::invalid_argument(tag(op) + "epsilon must be positive");
+  if (axes.front() != rank - static_cast<int64_t>(axes.size())) {
+    // Normalised axes not the trailing ones: move them there (in order) and back.
+    std::vector<int64_t> perm, inverse(rank), trailing;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!std::binary_search(axes.begin(), axes.end(), d)) perm.push_back(d);
+    for (int64_t a : axes) {
+      trailing.push_back(static_cast<int64_t>(perm.size()) - rank);
+      perm.push_back(a);
+    }
+    for (int64_t d = 0; d < rank; ++d) inverse[perm[d]] = d;
+    return transpose(layer_normalization(transpose(x, perm), gamma, beta, trailing, epsilon), inverse);
+  }
+  const int64_t n = shape_numel(param_shape), rows = n ? x.numel() / n : 0;
+  Tensor y = Tensor::empty(x.shape()), mean = Tensor::empty({rows}), invstd = Tensor::empty({rows});
+  if (x.numel() == 0) return y;
+  kernels::layer_norm_forward(x.data<float>(), rows, n, data_or_null(gamma), data_or_null(beta),
+                              static_cast<float>(epsilon), y.data<float>(), mean.data<float>(), invstd.data<float>());
+  if (recording({&x, &gamma, &beta})) {
+    // xhat = (x - mean) invstd, h = g gamma: dx = invstd (h - mean(h) - xhat mean(h xhat));
+    // dgamma = sum over rows of g xhat, dbeta = sum over rows of g
+    const Tensor gm = gamma.defined() ? gamma.detach() : Tensor();
+    record(y, op, {x, gamma, beta}, [=](const Tensor& g, const std::vector<bool>& need) {
+      std::vector<Tensor> out(3);
+      for (int k = 0; k < 3; ++k)
+        if (need[k]) out[k] = Tensor::empty(k == 0 ? x.shape() : param_shape);
+      kernels::layer_norm_backward(g.data<float>(), x.data<float>(), rows, n, data_or_null(gm), mean.data<float>(),
+                                   invstd.data<float>(), need[0] ? out[0].data<float>() : nullptr,
+                                   need[1] ? out[1].data<float>() : nullptr, need[2] ? out[2].data<float>() : nullptr);
+      return out;
+    });
   }
   return y;
 }
