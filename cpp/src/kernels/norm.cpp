@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "parallel.hpp"
@@ -53,17 +54,49 @@ int parallel_rows(const ChannelView& v, Body body) {
   return parallel_row_range(v.rows(), v.channels, body);
 }
 
-// Two per-channel sums over the rows, in double: add(c, i, s, q) adds element i's terms to s[c]
-// and q[c]. One partial per thread, added in thread order, so a result does not depend on timing.
-template <class Add>
-void channel_sum_pair(const ChannelView& v, double* out_s, double* out_q, Add add) {
-  const int64_t C = v.channels;
+// Two per-channel sums over the rows, in double: terms(c, i) gives element i's two terms (channel c).
+// One partial per thread, added in thread order, so a result does not depend on timing. Channels
+// last: one accumulator per channel, the loop over channels vectorised (the order of the terms is
+// the row order). Otherwise each channel's run of `inner` values is summed in four lanes, so the
+// adds do not wait on each other.
+template <class Terms>
+void channel_sum_pair(const ChannelView& v, double* out_s, double* out_q, Terms terms) {
+  const int64_t C = v.channels, I = v.inner;
   const int nt = threads_for(v.size());
   std::vector<double> s(static_cast<size_t>(nt) * C, 0.0), q(static_cast<size_t>(nt) * C, 0.0);
   parallel_rows(v, [&](int64_t lo, int64_t hi, int tid) {
     double* ps = s.data() + static_cast<size_t>(tid) * C;
     double* pq = q.data() + static_cast<size_t>(tid) * C;
-    visit_rows(v, lo, hi, [&](int64_t c, int64_t i) { add(c, i, ps, pq); });
+    if (I == 1) {
+      visit_rows(v, lo, hi, [&](int64_t c, int64_t i) {
+        const auto [a, b] = terms(c, i);
+        ps[c] += a;
+        pq[c] += b;
+      });
+      return;
+    }
+    for (int64_t r = lo; r < hi;) {
+      const int64_t o = r / I, i0 = r % I, i1 = std::min(I, i0 + (hi - r));
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t base = (o * C + c) * I;
+        double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+        int64_t i = i0;
+        for (; i + 4 <= i1; i += 4)
+          for (int k = 0; k < 4; ++k) {
+            const auto [ta, tb] = terms(c, base + i + k);
+            a[k] += ta;
+            b[k] += tb;
+          }
+        for (; i < i1; ++i) {
+          const auto [ta, tb] = terms(c, base + i);
+          a[0] += ta;
+          b[0] += tb;
+        }
+        ps[c] += (a[0] + a[1]) + (a[2] + a[3]);
+        pq[c] += (b[0] + b[1]) + (b[2] + b[3]);
+      }
+      r += i1 - i0;
+    }
   });
   for (int64_t c = 0; c < C; ++c) {
     double a = 0.0, b = 0.0;
@@ -83,10 +116,9 @@ void channel_moments(const float* x, ChannelView v, float* mean, float* var) {
   // 0 would cancel in E[x^2] - E[x]^2.
   const int64_t C = v.channels, I = v.inner;
   std::vector<double> s(static_cast<size_t>(C)), q(static_cast<size_t>(C));
-  channel_sum_pair(v, s.data(), q.data(), [&](int64_t c, int64_t i, double* ps, double* pq) {
+  channel_sum_pair(v, s.data(), q.data(), [&](int64_t c, int64_t i) {
     const double d = static_cast<double>(x[i]) - x[c * I];
-    ps[c] += d;
-    pq[c] += d * d;
+    return std::pair<double, double>{d, d * d};
   });
   const double rows = static_cast<double>(v.rows());
   for (int64_t c = 0; c < C; ++c) {
@@ -109,9 +141,8 @@ void normalize_channels(const float* x, ChannelView v, const float* mean, const 
 void channel_sums(const float* g, const float* x, ChannelView v, const float* mean, float* sum_g, float* sum_gx) {
   const size_t C = static_cast<size_t>(v.channels);
   std::vector<double> s(C), q(C);
-  channel_sum_pair(v, s.data(), q.data(), [&](int64_t c, int64_t i, double* ps, double* pq) {
-    ps[c] += g[i];
-    pq[c] += static_cast<double>(g[i]) * (x[i] - mean[c]);
+  channel_sum_pair(v, s.data(), q.data(), [&](int64_t c, int64_t i) {
+    return std::pair<double, double>{g[i], static_cast<double>(g[i]) * (x[i] - mean[c])};
   });
   for (size_t c = 0; c < C; ++c) {
     sum_g[c] = static_cast<float>(s[c]);
