@@ -1441,3 +1441,182 @@ PROPS["convert_to_tensor"] = Prop(convert_to_tensor_forward, None, convert_to_te
 PROPS["convert_to_numpy"] = Prop(convert_to_numpy_forward)
 for _n in ("shape", "ndim", "size", "dtype"):
     PROPS[_n] = Prop(info_forward(_n), special=False)
+
+
+# ================================================================ batch normalisation
+
+
+def np_batch_normalization(x, mean, var, axis, offset=None, scale=None, eps=1e-3):
+    s = [1] * x.ndim
+    s[axis] = -1
+    with np.errstate(all="ignore"):
+        y = (x - mean.reshape(s)) / np.sqrt(var.reshape(s) + eps)
+        y = y if scale is None else y * scale.reshape(s)
+        return y if offset is None else y + offset.reshape(s)
+
+
+def np_batch_moments(x, axis):
+    axes = tuple(d for d in range(x.ndim) if d != axis % x.ndim)
+    with np.errstate(all="ignore"):
+        return x.mean(axes), x.var(axes)
+
+
+def _norm_geometry(data, min_side=0):
+    shape = data.draw(shapes(1, 4, min_side, 4), label="shape")
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    return shape, axis
+
+
+def _channel_vector(data, special, c, label, lo=-8.0):
+    return data.draw(float_arrays((c,), special, 1e15, lo=lo), label=label)
+
+
+def _norm_scale(x, mean, var, axis, offset, scale, eps):
+    """The magnitude of the terms: (|x| + |mean|) |scale| / sqrt(var + eps) + |offset|."""
+    a = lambda v: None if v is None else np.abs(np.nan_to_num(as64(v)))  # noqa: E731
+    with np.errstate(all="ignore"):
+        return np.nan_to_num(np_batch_normalization(a(x), -a(mean), np.abs(as64(var)), axis, a(offset), a(scale), eps))
+
+
+def batch_normalization_forward(data, special):
+    shape, axis = _norm_geometry(data)
+    c = shape[axis]
+    a = data.draw(any_input(shape, special, limit=1e15), label="x")
+    mean = _channel_vector(data, special, c, "mean")
+    var = _channel_vector(data, special, c, "variance", lo=0.0)
+    offset = data.draw(st.one_of(st.none(), float_arrays((c,), special, 1e15)), label="offset")
+    scale = data.draw(st.one_of(st.none(), float_arrays((c,), special, 1e15)), label="scale")
+    eps = data.draw(st.sampled_from([1e-3, 0.1]), label="epsilon")
+    x = as64(a.seen)
+    opt = lambda v: None if v is None else as64(v)  # noqa: E731
+    want = np_batch_normalization(x, as64(mean), as64(var), axis, opt(offset), opt(scale), eps)
+    return Call(lambda: ops.batch_normalization(a.value, mean, var, axis, offset, scale, eps), want, "float32",
+                _norm_scale(x, mean, var, axis, offset, scale, eps))
+
+
+def batch_norm_forward(data, special):
+    """The layer's step: batch statistics while training (an empty batch raises), else the moving ones."""
+    shape, axis = _norm_geometry(data)
+    c = shape[axis]
+    training = data.draw(st.booleans(), label="training")
+    x = data.draw(float_arrays(shape, special, 1e15), label="x")
+    gamma = data.draw(st.one_of(st.none(), float_arrays((c,), special, 1e15)), label="gamma")
+    beta = data.draw(st.one_of(st.none(), float_arrays((c,), special, 1e15)), label="beta")
+    mm, mv = _channel_vector(data, special, c, "moving_mean"), _channel_vector(data, special, c, "moving_var", 0.0)
+    x64, opt = as64(x), (lambda v: None if v is None else as64(v))  # noqa: E731
+    if training:
+        if x.size == 0:
+            want = ValueError
+            return Call(lambda: ops.batch_norm(x, gamma, beta, ops.zeros((c,)), ops.ones((c,)), axis, training=True),
+                        want)
+        mean, var = np_batch_moments(x64, axis)
+    else:
+        mean, var = as64(mm), as64(mv)
+    want = np_batch_normalization(x64, mean, var, axis, opt(beta), opt(gamma))
+    run = lambda: ops.batch_norm(x, gamma, beta, ops.convert_to_tensor(mm.copy()),  # noqa: E731
+                                 ops.convert_to_tensor(mv.copy()), axis, 0.99, 1e-3, training)
+    return Call(run, want, "float32", _norm_scale(x64, mean, var, axis, beta, gamma, 1e-3))
+
+
+def batch_normalization_grad(data):
+    shape, axis = _norm_geometry(data, min_side=1)
+    c = shape[axis]
+    x, mean, offset, scale = (grad_array(data, s) for s in (shape, (c,), (c,), (c,)))
+    var = grad_array(data, (c,), lo=0.2, hi=2.0)
+    return Grad(lambda *t: ops.batch_normalization(t[0], t[1], t[2], axis, t[3], t[4]),
+                lambda *v: np_batch_normalization(v[0], v[1], v[2], axis, v[3], v[4]), [x, mean, var, offset, scale])
+
+
+def batch_norm_grad(data):
+    shape, axis = _norm_geometry(data, min_side=2)
+    c = shape[axis]
+    x, gamma, beta = grad_array(data, shape), grad_array(data, (c,)), grad_array(data, (c,))
+    assume(np.all(np_batch_moments(x, axis)[1] > 0.1))  # the gradient grows as 1 / sqrt(variance)
+
+    def ref(xx, gg, bb):
+        mean, var = np_batch_moments(xx, axis)
+        return np_batch_normalization(xx, mean, var, axis, bb, gg)
+
+    return Grad(lambda *t: ops.batch_norm(t[0], t[1], t[2], ops.zeros((c,)), ops.ones((c,)), axis, training=True),
+                ref, [x, gamma, beta])
+
+
+def batch_normalization_errors(data):
+    shape, axis = _norm_geometry(data, min_side=1)
+    c = shape[axis]
+    x = np.zeros(shape, np.float32)
+    bad = data.draw(st.sampled_from(["mean", "axis", "epsilon"]), label="what")
+    if bad == "axis":
+        return (lambda: ops.batch_normalization(x, np.zeros(c), np.ones(c), len(shape))), (IndexError,)
+    if bad == "epsilon":
+        return (lambda: ops.batch_normalization(x, np.zeros(c), np.ones(c), axis, epsilon=0.0)), (ValueError,)
+    return (lambda: ops.batch_normalization(x, np.zeros(c + 1), np.ones(c), axis)), (ValueError,)
+
+
+def batch_norm_errors(data):
+    shape, axis = _norm_geometry(data, min_side=1)
+    c = shape[axis]
+    x = np.zeros(shape, np.float32)
+    return (lambda: ops.batch_norm(x, np.ones(c + 1), None, ops.zeros((c,)), ops.ones((c,)), axis)), (ValueError,)
+
+
+PROPS["batch_normalization"] = Prop(batch_normalization_forward, batch_normalization_grad, batch_normalization_errors)
+PROPS["batch_norm"] = Prop(batch_norm_forward, batch_norm_grad, batch_norm_errors)
+
+
+def np_layer_normalization(x, gamma, beta, axis, eps=1e-7):
+    axes = tuple(sorted(a % x.ndim for a in axis))
+    s = [x.shape[d] if d in axes else 1 for d in range(x.ndim)]
+    with np.errstate(all="ignore"):
+        mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + eps)
+        y = y if gamma is None else y * gamma.reshape(s)
+        return y if beta is None else y + beta.reshape(s)
+
+
+@st.composite
+def layer_norm_geometry(draw, min_side=0):
+    shape = draw(shapes(1, 4, min_side, 4), label="shape")
+    nd = len(shape)
+    axis = draw(st.lists(st.integers(-nd, nd - 1), min_size=1, max_size=nd, unique_by=lambda a: a % nd), label="axis")
+    return shape, axis, tuple(shape[a] for a in sorted(a % nd for a in axis))
+
+
+def layer_normalization_forward(data, special):
+    shape, axis, pshape = data.draw(layer_norm_geometry(), label="geometry")
+    a = data.draw(any_input(shape, special, limit=1e15), label="x")
+    gamma = data.draw(st.one_of(st.none(), float_arrays(pshape, special, 1e15)), label="gamma")
+    beta = data.draw(st.one_of(st.none(), float_arrays(pshape, special, 1e15)), label="beta")
+    eps = data.draw(st.sampled_from([None, 1e-3]), label="epsilon")
+    x, opt = as64(a.seen), (lambda v: None if v is None else as64(v))  # noqa: E731
+    want = np_layer_normalization(x, opt(gamma), opt(beta), axis, 1e-7 if eps is None else eps)
+    # the magnitude of the terms: (|x| + |mean|) / sqrt(variance + eps) |gamma| + |beta|
+    axes = tuple(sorted(d % x.ndim for d in axis))
+    s = [x.shape[d] if d in axes else 1 for d in range(x.ndim)]
+    with np.errstate(all="ignore"):
+        xf = np.nan_to_num(x)
+        std = np.sqrt(xf.var(axes, keepdims=True) + (1e-7 if eps is None else eps))
+        scale = (np.abs(xf) + np.abs(xf.mean(axes, keepdims=True))) / std
+        scale = np.nan_to_num(scale * (1 if gamma is None else np.abs(np.nan_to_num(as64(gamma))).reshape(s))
+                              + (0 if beta is None else np.abs(np.nan_to_num(as64(beta))).reshape(s)))
+    return Call(lambda: ops.layer_normalization(a.value, gamma, beta, axis, eps), want, "float32", scale)
+
+
+def layer_normalization_grad(data):
+    shape, axis, pshape = data.draw(layer_norm_geometry(min_side=2), label="geometry")
+    x, gamma, beta = grad_array(data, shape), grad_array(data, pshape), grad_array(data, pshape)
+    axes = tuple(sorted(a % len(shape) for a in axis))
+    assume(np.all(x.var(axes) > 0.1))  # the gradient grows as 1 / sqrt(variance)
+    return Grad(lambda *t: ops.layer_normalization(*t, axis=axis),
+                lambda *v: np_layer_normalization(*v, axis), [x, gamma, beta])
+
+
+def layer_normalization_errors(data):
+    shape, axis, pshape = data.draw(layer_norm_geometry(min_side=1), label="geometry")
+    x = np.zeros(shape, np.float32)
+    if data.draw(st.booleans(), label="bad axis"):
+        return (lambda: ops.layer_normalization(x, axis=len(shape))), (IndexError,)
+    return (lambda: ops.layer_normalization(x, np.ones(pshape + (2,), np.float32), axis=axis)), (ValueError,)
+
+
+PROPS["layer_normalization"] = Prop(layer_normalization_forward, layer_normalization_grad, layer_normalization_errors)

@@ -38,9 +38,7 @@ LEVELS = [
 # their fused C++ updates (DESIGN's C++ `optim`) themselves.
 CORE_WRAPPERS = ["lamina.backend", "lamina.variables", "lamina.autograd", "lamina.ops", "lamina.random",
                  "lamina.utils", "lamina.optimizers"]
-CORE_EXCEPTIONS = {  # module -> why it still calls the bindings itself
-    "lamina.layers.normalization": "calls _core.batch_norm until batch normalization is an op of lamina.ops",
-}
+CORE_EXCEPTIONS = {}  # module -> why it still calls the bindings itself (none left)
 
 
 def _module_name(path):

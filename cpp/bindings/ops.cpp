@@ -24,6 +24,9 @@ void init_ops(py::module_& m) {
   m.def("arange", [dt](double a, double b, double s, const std::string& d) { return arange(a, b, s, dt(d)); });
   m.def("random_uniform", &random_uniform, py::arg("shape"), py::arg("minval") = 0.0, py::arg("maxval") = 1.0, py::arg("seed") = -1, nogil);
   m.def("random_normal", &random_normal, py::arg("shape"), py::arg("mean") = 0.0, py::arg("stddev") = 1.0, py::arg("seed") = -1, nogil);
+  m.def("truncated_normal", &truncated_normal, py::arg("shape"), py::arg("mean") = 0.0, py::arg("stddev") = 1.0, py::arg("seed") = -1, nogil);
+  m.def("variance_scaling", &variance_scaling, py::arg("shape"), py::arg("scale"), py::arg("mode"), py::arg("distribution"), py::arg("seed") = -1, nogil);
+  m.def("compute_fans", &compute_fans, py::arg("shape"));
   m.def("cast", [dt](const Tensor& x, const std::string& d) { DType t = dt(d); py::gil_scoped_release r; return cast(x, t); });
 
   // elementwise
@@ -88,12 +91,26 @@ void init_ops(py::module_& m) {
   m.def("max_pool2d", &max_pool2d, nogil);
   m.def("avg_pool2d", &avg_pool2d, nogil);
 
-  // normalisation: returns (y, batch_mean, batch_variance)
-  m.def("batch_norm", [](const Tensor& x, std::optional<Tensor> gamma, std::optional<Tensor> beta, double eps) {
-          Tensor mean, var;
-          Tensor y = batch_norm(x, gamma ? *gamma : Tensor(), beta ? *beta : Tensor(), eps, &mean, &var);
-          return std::make_tuple(y, mean, var);
-        }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon"), nogil);
+  // normalisation (None: an undefined tensor, no offset / scale / gamma / beta)
+  m.def("batch_normalization", [](const Tensor& x, const Tensor& mean, const Tensor& variance, int64_t axis,
+                                  std::optional<Tensor> offset, std::optional<Tensor> scale, double epsilon) {
+          return batch_normalization(x, mean, variance, axis, offset.value_or(Tensor()), scale.value_or(Tensor()),
+                                     epsilon);
+        }, py::arg("x"), py::arg("mean"), py::arg("variance"), py::arg("axis"), py::arg("offset") = py::none(),
+        py::arg("scale") = py::none(), py::arg("epsilon") = 1e-3, nogil);
+  m.def("batch_norm", [](const Tensor& x, std::optional<Tensor> gamma, std::optional<Tensor> beta, const Tensor& mm,
+                         const Tensor& mv, int64_t axis, double momentum, double epsilon, bool training) {
+          return batch_norm(x, gamma.value_or(Tensor()), beta.value_or(Tensor()), mm, mv, axis, momentum, epsilon,
+                            training);
+        }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("moving_mean"), py::arg("moving_variance"),
+        py::arg("axis") = -1, py::arg("momentum") = 0.99, py::arg("epsilon") = 1e-3, py::arg("training") = false,
+        nogil);
+
+  m.def("layer_normalization", [](const Tensor& x, std::optional<Tensor> gamma, std::optional<Tensor> beta,
+                                  const std::vector<int64_t>& axis, double epsilon) {
+          return layer_normalization(x, gamma.value_or(Tensor()), beta.value_or(Tensor()), axis, epsilon);
+        }, py::arg("x"), py::arg("gamma") = py::none(), py::arg("beta") = py::none(),
+        py::arg("axis") = std::vector<int64_t>{-1}, py::arg("epsilon") = 1e-7, nogil);
 
   // linear algebra and shapes
   m.def("matmul", &matmul, nogil);

@@ -93,6 +93,8 @@ void init_tensor(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("set_random_seed", &set_random_seed, py::arg("seed"));
+  m.def("unique_name", &unique_name, py::arg("prefix"));
+  m.def("reset_unique_names", &reset_unique_names);
   m.def("empty_cache", &empty_cache);
   m.def("cached_bytes", &cached_bytes);
   m.def("allocated_bytes", &allocated_bytes);

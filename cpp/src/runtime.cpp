@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -52,6 +53,25 @@ void set_random_seed(uint64_t seed) {
 uint64_t next_random_seed() {
   std::lock_guard<std::mutex> lock(seed_mu);
   return seed_gen()();
+}
+
+namespace {
+std::mutex names_mu;
+std::map<std::string, int64_t>& name_counters() {
+  static std::map<std::string, int64_t> counters;
+  return counters;
+}
+}  // namespace
+
+std::string unique_name(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(names_mu);
+  const int64_t n = name_counters()[prefix]++;
+  return n == 0 ? prefix : prefix + "_" + std::to_string(n);
+}
+
+void reset_unique_names() {
+  std::lock_guard<std::mutex> lock(names_mu);
+  name_counters().clear();
 }
 
 }  // namespace lamina

@@ -1,5 +1,4 @@
 """Weight initializers (`keras.initializers`), by name or object."""
-import math
 
 from lamina import ops
 from lamina import random as _random
@@ -75,42 +74,16 @@ class RandomNormal(Initializer):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
-def _truncated_normal(shape, mean, stddev, seed):
-    """Normal values redrawn until they lie within two standard deviations (vectorised)."""
-    x = _random.normal(shape, 0.0, 1.0, seed=seed)
-    for i in range(8):
-        bad = ops.greater(ops.abs(x), 2.0)
-        if x.size == 0 or not bool(ops.max(ops.cast(bad, "int32"))):
-            break
-        redraw = _random.normal(shape, 0.0, 1.0, seed=None if seed is None else seed + i + 1)
-        x = ops.where(bad, redraw, x)
-    x = ops.clip(x, -2.0, 2.0)
-    return ops.add(ops.multiply(x, stddev), mean)
-
-
 @keras_export("keras.initializers.TruncatedNormal")
 class TruncatedNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def __call__(self, shape, dtype=None):
-        return _truncated_normal(shape, self.mean, self.stddev, self.seed)
+        return _random.truncated_normal(shape, self.mean, self.stddev, dtype=dtype, seed=self.seed)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
-
-
-def compute_fans(shape):
-    """(fan_in, fan_out) as Keras computes them (conv kernels: receptive field x channels)."""
-    shape = tuple(shape)
-    if len(shape) < 1:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    receptive = math.prod(shape[:-2])
-    return shape[-2] * receptive, shape[-1] * receptive
 
 
 def _check_axes(input_axes, output_axes):
@@ -138,16 +111,7 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
 
     def __call__(self, shape, dtype=None):
-        fan_in, fan_out = compute_fans(shape)
-        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
-        scale = self.scale / max(1.0, fan)
-        if self.distribution == "truncated_normal":
-            stddev = math.sqrt(scale) / 0.87962566103423978
-            return _truncated_normal(shape, 0.0, stddev, self.seed)
-        if self.distribution == "untruncated_normal":
-            return _random.normal(shape, 0.0, math.sqrt(scale), seed=self.seed)
-        limit = math.sqrt(3.0 * scale)
-        return _random.uniform(shape, -limit, limit, seed=self.seed)
+        return _random.variance_scaling(shape, self.scale, self.mode, self.distribution, dtype=dtype, seed=self.seed)
 
     def get_config(self):
         return {"seed": self.seed, "scale": self.scale, "mode": self.mode, "distribution": self.distribution,

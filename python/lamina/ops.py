@@ -15,9 +15,9 @@ from lamina.backend import _INT64_MAX, _INT64_MIN, Tensor, convert_to_numpy, con
 
 # The table ops (_core.unary_ops) join __all__ where they are made, below.
 __all__ = [
-    "absolute", "add", "arange", "average_pool", "conv", "dense", "max_pool", "argmax", "argmin",
+    "absolute", "add", "arange", "average_pool", "batch_norm", "batch_normalization", "conv", "dense", "max_pool", "argmax", "argmin",
     "broadcast_to", "cast", "clip", "concatenate", "convert_to_numpy", "convert_to_tensor", "divide", "dtype",
-    "equal", "expand_dims", "full", "full_like", "greater", "greater_equal", "less", "less_equal",
+    "equal", "expand_dims", "full", "full_like", "greater", "greater_equal", "layer_normalization", "less", "less_equal",
     "log_softmax", "logical_and", "logical_not", "logical_or", "matmul", "max", "maximum", "mean", "min",
     "minimum", "multiply", "ndim", "not_equal", "one_hot", "ones", "ones_like", "power", "reshape", "shape",
     "size", "slice", "softmax", "sparse_categorical_crossentropy", "squeeze", "stack", "subtract", "sum",
@@ -588,3 +588,46 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
     pool = _pair(pool_size, "pool_size")
     return _core.avg_pool2d(_f(inputs), pool, pool if strides is None else _pair(strides, "strides"),
                             str(padding).lower())
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+def _vector(x):
+    return None if x is None else _f(x)
+
+
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    """Normalizes `x` along `axis` by `mean` and `variance` (vectors of length `x.shape[axis]`):
+    `(x - mean) * scale / sqrt(variance + epsilon) + offset`; `offset` / `scale` default to 0 / 1."""
+    return _core.batch_normalization(_f(x), _f(mean), _f(variance), operator.index(axis), _vector(offset),
+                                     _vector(scale), float(epsilon))
+
+
+def _state(v):
+    """The float32 tensor a stateful op updates in place: a Variable's own storage, or a tensor."""
+    t = getattr(v, "_lamina_tensor", v)
+    if type(t) is not Tensor or t.dtype != "float32":
+        raise TypeError(f"Expected a float32 Variable or tensor to update in place, got {v!r}")
+    return t
+
+
+def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis=-1, momentum=0.99, epsilon=1e-3, training=False):
+    """lamina's BatchNormalization op, the one the Python and the C++ layer call.
+
+    `training=True`: normalises with the batch's mean and biased variance over every axis but
+    `axis` and updates `moving_mean` / `moving_variance` (Variables or float32 tensors) in place,
+    `moving = moving * momentum + batch * (1 - momentum)`. `training=False`:
+    `batch_normalization(x, moving_mean, moving_variance, axis, beta, gamma, epsilon)`.
+    `gamma` / `beta` may be None (1 / 0).
+    """
+    return _core.batch_norm(_f(x), _vector(gamma), _vector(beta), _state(moving_mean), _state(moving_variance),
+                            operator.index(axis), float(momentum), float(epsilon), bool(training))
+
+
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None):
+    """Normalizes each sample of `x` over `axis` (an int or a list of ints):
+    `(x - mean) / sqrt(variance + epsilon) * gamma + beta`; `gamma` / `beta` (the shape of `x` at
+    those axes) default to 1 / 0, `epsilon` to 1e-7 (Keras's `backend.epsilon()`)."""
+    return _core.layer_normalization(_f(x), _vector(gamma), _vector(beta), _axes(axis),
+                                     1e-7 if epsilon is None else float(epsilon))

@@ -4,7 +4,7 @@ from lamina import _core
 from lamina.backend import standardize_dtype
 from lamina.ops import _shape, cast
 
-__all__ = ["normal", "uniform"]
+__all__ = ["normal", "truncated_normal", "uniform"]
 
 
 def _seed(seed):
@@ -15,13 +15,26 @@ def _seed(seed):
     return seed
 
 
+def _as_dtype(out, dtype):
+    return out if dtype is None or standardize_dtype(dtype) == "float32" else cast(out, dtype)
+
+
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Uniform values in [minval, maxval)."""
-    out = _core.random_uniform(_shape(shape), float(minval), float(maxval), _seed(seed))
-    return out if dtype is None or standardize_dtype(dtype) == "float32" else cast(out, dtype)
+    return _as_dtype(_core.random_uniform(_shape(shape), float(minval), float(maxval), _seed(seed)), dtype)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normally distributed values."""
-    out = _core.random_normal(_shape(shape), float(mean), float(stddev), _seed(seed))
-    return out if dtype is None or standardize_dtype(dtype) == "float32" else cast(out, dtype)
+    return _as_dtype(_core.random_normal(_shape(shape), float(mean), float(stddev), _seed(seed)), dtype)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal values; those more than two standard deviations from the mean are drawn again."""
+    return _as_dtype(_core.truncated_normal(_shape(shape), float(mean), float(stddev), _seed(seed)), dtype)
+
+
+def variance_scaling(shape, scale, mode, distribution, dtype=None, seed=None):
+    """The draw of `keras.initializers.VarianceScaling` (and so of Glorot, He, LeCun), computed by
+    the same C++ op the C++ layers initialise their kernels with."""
+    return _as_dtype(_core.variance_scaling(_shape(shape), float(scale), mode, distribution, _seed(seed)), dtype)

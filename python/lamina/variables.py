@@ -36,7 +36,7 @@ class Variable:
             raise ValueError(f"Initial value has shape {t.shape}, which is incompatible with shape={tuple(shape)}")
         # A private copy: the variable owns its storage, so assign() never changes other tensors.
         self._lamina_tensor = t._clone()
-        self.name = name or auto_name("variable", namespace="Variable")
+        self.name = name or auto_name("variable")  # the counter Layer.add_weight uses too (as in Keras)
         self.path = self.name
         self._trainable = False
         self.trainable = trainable

@@ -460,3 +460,33 @@ TEST(NnThreads, ConcurrentInferenceMatchesSequential) {
   for (auto& th : pool) th.join();
   for (int t = 0; t < threads; ++t) expect_equal(got[t], expected[t]);
 }
+
+TEST(NnLayers, LayerNormalizationNormalisesEachSample) {
+  nn::LayerNormalization ln;  // axis -1, epsilon 1e-3
+  Tensor x = lt::f32({2, 4}, {1, 2, 3, 4, 10, 10, 10, 30});
+  Tensor y;
+  {
+    lamina::GradRecording rec;
+    y = ln.forward(x);
+    lamina::backward(ops::sum(ops::multiply(y, lt::f32({2, 4}, {1, 0, 0, 0, 0, 0, 0, 1}))));
+  }
+  ASSERT_EQ(ln.weights().size(), 2u);  // gamma, beta
+  EXPECT_EQ(ln.gamma().shape(), (lamina::Shape{4}));
+  // row 0: mean 2.5, variance 1.25; row 1: mean 15, variance 75
+  const float s0 = 1.f / std::sqrt(1.25f + 1e-3f), s1 = 1.f / std::sqrt(75.f + 1e-3f);
+  lt::expect_near(y, {-1.5f * s0, -0.5f * s0, 0.5f * s0, 1.5f * s0, -5 * s1, -5 * s1, -5 * s1, 15 * s1}, 1e-5f);
+  lt::expect_near(ln.beta().grad(), {1.f, 0.f, 0.f, 1.f});  // dbeta = sum of the upstream gradient
+  lt::expect_near(ln.gamma().grad(), {-1.5f * s0, 0.f, 0.f, 15 * s1}, 1e-5f);
+
+  // several axes: gamma has the input's shape at them; the same numbers as one flattened axis
+  nn::LayerNormalization ln2({1, 2}, 1e-3, /*center=*/false);
+  Tensor x3 = ops::random_normal({2, 3, 4}, 0.0, 1.0, 5);
+  Tensor y3 = ln2.forward(x3);
+  EXPECT_EQ(ln2.weights().size(), 1u);
+  EXPECT_EQ(ln2.gamma().shape(), (lamina::Shape{3, 4}));
+  nn::LayerNormalization flat;
+  lt::expect_near(ops::reshape(y3, {2, 12}), lt::values(flat.forward(ops::reshape(x3, {2, 12}))), 1e-5f);
+  lt::expect_throw_msg<std::invalid_argument>([&] { ln.forward(ops::zeros({2, 3})); }, "incompatible");
+  lt::expect_throw_msg<std::invalid_argument>([] { nn::LayerNormalization b({3}); b.build({-1, 2}); },
+                                              "out of bounds");
+}

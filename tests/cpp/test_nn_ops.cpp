@@ -77,15 +77,21 @@ TEST(NnOps, DenseFusesBiasAndRelu) {
 
 TEST(NnOps, BatchNormNormalisesEachChannel) {
   // Two channels over four rows: channel 0 = 1, 2, 3, 4 (mean 2.5, variance 1.25); channel 1 constant.
+  // momentum 0: the moving statistics become the batch's.
   Tensor x = lt::f32({4, 2}, {1, 7, 2, 7, 3, 7, 4, 7});
-  Tensor mean, var;
-  Tensor y = ops::batch_norm(x, Tensor(), lt::f32({2}, {0.f, 1.f}), 1e-3, &mean, &var);
+  Tensor mean = ops::zeros({2}), var = ops::ones({2});
+  Tensor y = ops::batch_norm(x, Tensor(), lt::f32({2}, {0.f, 1.f}), mean, var, -1, 0.0, 1e-3, true);
   lt::expect_near(mean, {2.5f, 7.f});
   lt::expect_near(var, {1.25f, 0.f});
   const float s = 1.f / std::sqrt(1.25f + 1e-3f);
   lt::expect_near(y, {-1.5f * s, 1.f, -0.5f * s, 1.f, 0.5f * s, 1.f, 1.5f * s, 1.f}, 1e-5f);
-  lt::expect_throw_msg<std::invalid_argument>([] { ops::batch_norm(ops::ones({0, 3}), Tensor(), Tensor(), 1e-3); },
-                                              "[batch_norm]");
+  // inference with those statistics gives the same values
+  lt::expect_near(ops::batch_norm(x, Tensor(), lt::f32({2}, {0.f, 1.f}), mean, var), lt::values(y), 1e-6f);
+  lt::expect_throw_msg<std::invalid_argument>(
+      [] { ops::batch_norm(ops::ones({0, 3}), Tensor(), Tensor(), ops::zeros({3}), ops::ones({3}), -1, 0.9, 1e-3, true); },
+      "[batch_norm]");
+  lt::expect_throw_msg<std::invalid_argument>(
+      [] { ops::batch_normalization(ops::ones({2, 3}), ops::zeros({2}), ops::ones({3}), 1); }, "[batch_normalization]");
 }
 
 // Large products from inside a caller's own OpenMP parallel region (nested regions get one thread):
@@ -118,4 +124,18 @@ TEST(NnOps, DenseInsideCallersOpenMPRegion) {
     EXPECT_EQ(inside[t].gx, ref.gx) << "thread " << t;
     EXPECT_EQ(inside[t].gk, ref.gk) << "thread " << t;
   }
+}
+
+TEST(NnOps, VarianceScalingFollowsKerasFansAndSeeds) {
+  EXPECT_EQ(ops::compute_fans({3, 3, 4, 8}), (std::pair<int64_t, int64_t>{36, 72}));
+  Tensor w = ops::variance_scaling({3, 3, 4, 8}, 1.0, "fan_avg", "uniform", 5);  // glorot_uniform
+  const float limit = std::sqrt(6.f / 108.f);
+  for (float v : lt::values(w)) EXPECT_TRUE(v >= -limit && v < limit);
+  EXPECT_EQ(lt::values(w), lt::values(ops::variance_scaling({3, 3, 4, 8}, 1.0, "fan_avg", "uniform", 5)));
+  nn::Dense dense(8, "linear", true, /*seed=*/5);
+  dense.build({-1, 36});
+  EXPECT_EQ(lt::values(dense.kernel()), lt::values(ops::variance_scaling({36, 8}, 1.0, "fan_avg", "uniform", 5)));
+  for (float v : lt::values(ops::truncated_normal({1000}, 1.0, 0.5, 3))) EXPECT_TRUE(v >= 0.f && v <= 2.f);
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::variance_scaling({2}, 1.0, "fan_max", "uniform"); },
+                                              "[variance_scaling] Invalid `mode`");
 }

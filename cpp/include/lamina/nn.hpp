@@ -29,7 +29,8 @@
 // move to non_trainable_weights(); a frozen BatchNormalization runs in inference mode).
 // Activations by name: "linear" (or ""), "relu", "sigmoid", "tanh", "softmax", "gelu" (exact, as
 // keras.activations.gelu), "elu", "selu", "leaky_relu" (slope 0.2), "silu" / "swish", "softplus".
-// Names: automatic, Keras style ("dense", "dense_1", ...) unless one is given.
+// Names: automatic, Keras style ("dense", "dense_1", ...) unless one is given, from
+// lamina::unique_name (runtime.hpp), the counters the Python layers use too.
 // Errors: bad options or incompatible inputs throw std::invalid_argument with Keras's wording.
 // Threads: a built layer / model may run forward() from several threads at once (use NoGrad in
 // each, or separate GradRecording scopes); building happens once, under a lock.
@@ -225,10 +226,10 @@ class LAMINA_API GlobalAveragePooling2D : public GlobalPooling2D {
   std::string class_name() const override { return "GlobalAveragePooling2D"; }
 };
 
-// Normalises over every axis but `axis` (the channels; -1 = last): with training=true and the layer
-// trainable, the batch's mean and (biased) variance, and the moving statistics follow
-// moving = moving * momentum + batch * (1 - momentum); otherwise (inference, or a frozen layer) the
-// moving statistics. y = gamma * (x - mean) / sqrt(variance + epsilon) + beta. Weights: gamma
+// Normalises over every axis but `axis` (the channels; -1 = last) with ops::batch_norm: with
+// training=true and the layer trainable, the batch's mean and (biased) variance, and the moving
+// statistics follow moving = moving * momentum + batch * (1 - momentum); otherwise (inference, or a
+// frozen layer) the moving statistics. y = gamma * (x - mean) / sqrt(variance + epsilon) + beta. Weights: gamma
 // (scale=true), beta (center=true), then the non-trainable moving_mean (zeros) and
 // moving_variance (ones), each (channels,). epsilon must be positive.
 class LAMINA_API BatchNormalization : public Layer {
@@ -253,7 +254,31 @@ class LAMINA_API BatchNormalization : public Layer {
   bool center_, scale_;
   int64_t built_axis_ = -1;  // axis_ made non-negative by build
   int64_t built_rank_ = -1;
-  std::mutex update_mutex_;  // moving-statistics updates
+};
+
+// Normalises each sample over `axis` (one or more axes; -1 = last) with ops::layer_normalization:
+// y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, the statistics of that sample. Weights:
+// gamma (scale=true, ones), beta (center=true, zeros), each of the input's shape at the axes.
+// epsilon must be positive.
+class LAMINA_API LayerNormalization : public Layer {
+ public:
+  explicit LayerNormalization(std::vector<int64_t> axis = {-1}, double epsilon = 1e-3, bool center = true,
+                              bool scale = true, const std::string& name = "");
+  std::string class_name() const override { return "LayerNormalization"; }
+  Shape output_shape(const Shape& input_shape) const override;
+  // Defined once built (undefined without scale / center).
+  Tensor gamma() const;
+  Tensor beta() const;
+
+ protected:
+  void build_weights(const Shape& input_shape) override;
+  Tensor call(const Tensor& x, bool training) override;
+
+ private:
+  std::vector<int64_t> axis_;
+  double epsilon_;
+  bool center_, scale_;
+  Shape param_shape_;  // the input's shape at the axes (set by build)
 };
 
 // activation(x) for an activation name (see the top of this file).

@@ -10,6 +10,7 @@
 // - Every float32 op records its backward while recording is on (autograd.hpp).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lamina/autograd.hpp"
@@ -35,6 +36,19 @@ LAMINA_API Tensor random_uniform(const Shape& shape, double minval = 0.0, double
                                  int64_t seed = -1);
 LAMINA_API Tensor random_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0,
                                 int64_t seed = -1);
+// Weight initializers (initializers.cpp), as Keras's, for the C++ and the Python layers alike.
+// (fan_in, fan_out) of a weight shape: () -> (1, 1), (n) -> (n, n), (in, out), and for a
+// convolution kernel (..., in, out) both times the product of the leading (spatial) dimensions.
+LAMINA_API std::pair<int64_t, int64_t> compute_fans(const Shape& shape);
+// Normal values; those more than two standard deviations from the mean are drawn again
+// (keras.random.truncated_normal). seed as random_normal's.
+LAMINA_API Tensor truncated_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0, int64_t seed = -1);
+// keras.initializers.VarianceScaling: variance scale / max(1, fan), fan by `mode` ("fan_in",
+// "fan_out", "fan_avg"); `distribution` "truncated_normal" (or "normal"), "untruncated_normal" or
+// "uniform" (in +-sqrt(3 * variance)). glorot_uniform = (1, "fan_avg", "uniform"), he_normal =
+// (2, "fan_in", "truncated_normal"), ... Other values throw std::invalid_argument.
+LAMINA_API Tensor variance_scaling(const Shape& shape, double scale, const std::string& mode,
+                                   const std::string& distribution, int64_t seed = -1);
 // Converts to another dtype (float -> int truncates toward zero, NaN, inf and out-of-range values
 // give the integer's minimum as NumPy on x86-64; to bool: x != 0).
 LAMINA_API Tensor cast(const Tensor& x, DType dtype);
@@ -138,12 +152,33 @@ LAMINA_API Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& pool_s
                              const std::vector<int64_t>& strides, const std::string& padding = "valid");
 
 // ---------------------------------------------------------------- normalisation (normalization.cpp)
-// Batch normalisation over the last axis (channels-last): statistics over every other axis,
-// y = gamma (x - mean) / sqrt(var + epsilon) + beta with the batch's mean and biased variance.
-// gamma / beta (C,) may be undefined (1 / 0). The batch statistics are written to batch_mean /
-// batch_variance when given (no gradient flows through them). An empty batch throws.
-LAMINA_API Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double epsilon,
-                             Tensor* batch_mean = nullptr, Tensor* batch_variance = nullptr);
+// Keras's ops.batch_normalization: normalises x along `axis` (negative counts from the end) with
+// given statistics, y = (x - mean) * scale / sqrt(variance + epsilon) + offset, each of mean,
+// variance, offset, scale a vector of length x.shape[axis] broadcast along that axis; offset and
+// scale may be undefined (0 and 1). Gradients flow to all five. Throws std::invalid_argument for
+// vectors of another shape or a non-positive epsilon, std::out_of_range for a bad axis.
+LAMINA_API Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, int64_t axis,
+                                      const Tensor& offset = Tensor(), const Tensor& scale = Tensor(),
+                                      double epsilon = 1e-3);
+// The BatchNormalization layer's computation, for the C++ and the Python layer alike. With
+// training = true: the batch's mean and biased variance over every axis but `axis`, gradients to x,
+// gamma and beta through them, and the moving statistics updated in place (copy-on-write: tensors
+// that share their storage keep the old values) as Keras does,
+//   moving = moving * momentum + batch * (1 - momentum);
+// an empty batch throws. With training = false: batch_normalization(x, moving_mean,
+// moving_variance, axis, beta, gamma, epsilon). gamma / beta may be undefined (1 / 0); the four
+// vectors have x.shape[axis] entries.
+LAMINA_API Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& moving_mean,
+                             const Tensor& moving_variance, int64_t axis = -1, double momentum = 0.99,
+                             double epsilon = 1e-3, bool training = false);
+
+// Keras's ops.layer_normalization: each sample normalised over `axis` (one or more axes, negative
+// counting from the end), y = (x - mean) / sqrt(variance + epsilon) * gamma + beta with the mean and
+// biased variance over those axes; gamma / beta (the shape of x at the axes, in axis order) may be
+// undefined (1 / 0). Gradients to x, gamma and beta. Bad axes throw std::out_of_range (repeated:
+// std::invalid_argument), other shapes or a non-positive epsilon std::invalid_argument.
+LAMINA_API Tensor layer_normalization(const Tensor& x, const Tensor& gamma = Tensor(), const Tensor& beta = Tensor(),
+                                      const std::vector<int64_t>& axis = {-1}, double epsilon = 1e-7);
 
 // ---------------------------------------------------------------- shape (shape.cpp)
 // reshape: one dimension may be -1 (inferred).

@@ -1,6 +1,8 @@
 #pragma once
-// Process-wide settings: the thread count lamina's kernels use, and the global random seed.
+// Process-wide settings: the thread count lamina's kernels use, the global random seed, and the
+// counters behind automatic names.
 #include <cstdint>
+#include <string>
 
 #include "lamina/export.hpp"
 
@@ -16,6 +18,12 @@ LAMINA_API int get_num_threads();
 LAMINA_API void set_random_seed(uint64_t seed);
 // Next seed drawn from the global generator (used by random ops when seed < 0).
 LAMINA_API uint64_t next_random_seed();
+
+// Keras's automatic names: `prefix` the first time in the process, then `prefix_1`, `prefix_2`, ...
+// One counter per prefix, shared by the C++ layers and the Python package; thread-safe.
+LAMINA_API std::string unique_name(const std::string& prefix);
+// Forgets every name handed out (keras.utils.clear_session): the next `dense` is `dense` again.
+LAMINA_API void reset_unique_names();
 
 // Frees the buffers kept by the caching allocator (memory in use is not touched).
 LAMINA_API void empty_cache();

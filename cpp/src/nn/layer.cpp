@@ -1,25 +1,16 @@
 // nn::Layer and the helpers shared by the layers.
-#include <cmath>
-#include <map>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 
 #include "lamina/nn.hpp"
 #include "lamina/ops.hpp"
+#include "lamina/runtime.hpp"
 #include "nn/nn_util.hpp"
 
 namespace lamina {
 namespace nn {
 namespace detail {
-
-std::string unique_name(const std::string& base) {
-  static std::mutex mutex;
-  static std::map<std::string, int64_t> counters;
-  std::lock_guard<std::mutex> lock(mutex);
-  int64_t n = counters[base]++;
-  return n == 0 ? base : base + "_" + std::to_string(n);
-}
 
 std::string check_padding(const std::string& padding) {
   if (padding != "valid" && padding != "same")
@@ -36,9 +27,8 @@ Size2 check_pair(Size2 v, const char* what) {
   return v;
 }
 
-Tensor glorot_uniform(const Shape& shape, int64_t fan_in, int64_t fan_out, int64_t seed) {
-  const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
-  Tensor w = ops::random_uniform(shape, -limit, limit, seed);
+Tensor glorot_uniform(const Shape& shape, int64_t seed) {
+  Tensor w = ops::variance_scaling(shape, 1.0, "fan_avg", "uniform", seed);
   w.set_requires_grad(true);
   return w;
 }
@@ -74,7 +64,7 @@ int64_t spatial_out(int64_t size, int64_t window, int64_t stride, const std::str
 }  // namespace detail
 
 Layer::Layer(const std::string& default_name, const std::string& name)
-    : name_(name.empty() ? detail::unique_name(default_name) : name) {}
+    : name_(name.empty() ? unique_name(default_name) : name) {}
 
 Layer::~Layer() = default;
 

@@ -62,7 +62,7 @@ Shape Dense::output_shape(const Shape& input_shape) const {
 
 void Dense::build_weights(const Shape& input_shape) {
   const int64_t in = input_shape.back();
-  add_weight(detail::glorot_uniform({in, units_}, in, units_, seed_));
+  add_weight(detail::glorot_uniform({in, units_}, seed_));
   if (use_bias_) add_weight(detail::zeros_weight({units_}));
 }
 
@@ -110,9 +110,7 @@ Shape Conv2D::output_shape(const Shape& s) const {
 }
 
 void Conv2D::build_weights(const Shape& s) {
-  const int64_t area = kernel_size_.h * kernel_size_.w;
-  add_weight(detail::glorot_uniform({kernel_size_.h, kernel_size_.w, s[3], filters_}, area * s[3], area * filters_,
-                                    seed_));
+  add_weight(detail::glorot_uniform({kernel_size_.h, kernel_size_.w, s[3], filters_}, seed_));
   if (use_bias_) add_weight(detail::zeros_weight({filters_}));
 }
 

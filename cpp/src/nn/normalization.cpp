@@ -1,11 +1,12 @@
-// nn::BatchNormalization: the batch-statistics op (ops::batch_norm) while training, the moving
-// statistics in inference or when frozen, exactly as python/lamina/layers/normalization.py.
-#include <mutex>
+// nn::BatchNormalization and nn::LayerNormalization: weights and Keras's input checks; the
+// computation is one op each (ops::batch_norm, ops::layer_normalization), the ops
+// python/lamina/layers/normalization.py calls too.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "lamina/autograd.hpp"
 #include "lamina/nn.hpp"
 #include "lamina/ops.hpp"
 #include "nn/nn_util.hpp"
@@ -59,39 +60,61 @@ Tensor BatchNormalization::moving_mean() const { return built() ? weights_[weigh
 Tensor BatchNormalization::moving_variance() const { return built() ? weights_.back() : Tensor(); }
 
 Tensor BatchNormalization::call(const Tensor& x, bool training) {
-  const int64_t rank = x.dim(), axis = built_axis_;
-  const Tensor g = gamma(), b = beta(), mm = moving_mean(), mv = moving_variance();
-  if (training && trainable()) {
-    // ops::batch_norm normalises the last axis: move the channel axis there and back.
-    std::vector<int64_t> perm, inverse(rank);
-    for (int64_t d = 0; d < rank; ++d)
-      if (d != axis) perm.push_back(d);
-    perm.push_back(axis);
-    for (int64_t d = 0; d < rank; ++d) inverse[perm[d]] = d;
-    const bool last = axis == rank - 1;
-    Tensor mean, variance;
-    Tensor y = ops::batch_norm(last ? x : ops::transpose(x, perm), g, b, epsilon_, &mean, &variance);
-    {
-      NoGrad no_grad;
-      std::lock_guard<std::mutex> lock(update_mutex_);
-      const Tensor m = ops::scalar(momentum_), rest = ops::scalar(1.0 - momentum_);
-      Tensor new_mean = ops::add(ops::multiply(mm, m), ops::multiply(mean, rest));
-      Tensor new_variance = ops::add(ops::multiply(mv, m), ops::multiply(variance, rest));
-      Tensor mm_w = mm, mv_w = mv;
-      mm_w.unshare();  // results computed earlier from the statistics keep their values
-      mv_w.unshare();
-      mm_w.assign(new_mean);
-      mv_w.assign(new_variance);
-    }
-    return last ? y : ops::transpose(y, inverse);
+  // A frozen layer runs in inference mode, so fine-tuning never moves its statistics (Keras's rule).
+  return ops::batch_norm(x, gamma(), beta(), moving_mean(), moving_variance(), built_axis_, momentum_, epsilon_,
+                         training && trainable());
+}
+
+LayerNormalization::LayerNormalization(std::vector<int64_t> axis, double epsilon, bool center, bool scale,
+                                       const std::string& name)
+    : Layer("layer_normalization", name), axis_(std::move(axis)), epsilon_(epsilon), center_(center), scale_(scale) {
+  if (!(epsilon > 0.0))
+    throw std::invalid_argument("Argument `epsilon` must be positive. Received: epsilon=" + std::to_string(epsilon));
+}
+
+namespace {
+// The axes in [0, rank), sorted: the order of gamma's and beta's dimensions, as Keras builds them.
+// Throws Keras's message for an axis out of range.
+std::vector<int64_t> sorted_axes(const std::vector<int64_t>& axis, const Shape& s) {
+  const int64_t rank = static_cast<int64_t>(s.size());
+  std::vector<int64_t> axes;
+  for (int64_t a : axis) {
+    if (a >= rank || a < -rank)
+      throw std::invalid_argument("Axis " + std::to_string(a) + " is out of bounds for input shape " +
+                                  detail::shape_none_str(s) + ".");
+    axes.push_back(a < 0 ? a + rank : a);
   }
-  // inference: (x - moving_mean) * gamma / sqrt(moving_variance + epsilon) + beta on the axis
-  Shape bshape(rank, 1);
-  bshape[axis] = -1;
-  Tensor inv = ops::divide(ops::scalar(1.0), ops::sqrt(ops::add(mv, ops::scalar(epsilon_))));
-  Tensor scale = g.defined() ? ops::multiply(inv, g) : inv;
-  Tensor y = ops::multiply(ops::subtract(x, ops::reshape(mm, bshape)), ops::reshape(scale, bshape));
-  return b.defined() ? ops::add(y, ops::reshape(b, bshape)) : y;
+  std::sort(axes.begin(), axes.end());
+  return axes;
+}
+}  // namespace
+
+Shape LayerNormalization::output_shape(const Shape& s) const {
+  Shape params;
+  for (int64_t a : sorted_axes(axis_, s)) params.push_back(s[a]);
+  if (built() && params != param_shape_)
+    throw std::invalid_argument("Input 0 of layer \"" + name() + "\" is incompatible with the layer: expected the "
+                                "normalised axes to have shape " + detail::shape_none_str(param_shape_) +
+                                ", but received input with shape " + detail::shape_none_str(s));
+  return s;
+}
+
+void LayerNormalization::build_weights(const Shape& s) {
+  for (int64_t a : sorted_axes(axis_, s)) {
+    if (s[a] < 0)
+      throw std::invalid_argument("Axis " + std::to_string(a) + " of the input of layer \"" + name() +
+                                  "\" should have a defined dimension, received shape " + detail::shape_none_str(s));
+    param_shape_.push_back(s[a]);
+  }
+  if (scale_) add_weight(ops::ones(param_shape_));
+  if (center_) add_weight(ops::zeros(param_shape_));
+}
+
+Tensor LayerNormalization::gamma() const { return built() && scale_ ? weights_[0] : Tensor(); }
+Tensor LayerNormalization::beta() const { return built() && center_ ? weights_[scale_ ? 1 : 0] : Tensor(); }
+
+Tensor LayerNormalization::call(const Tensor& x, bool training) {
+  return ops::layer_normalization(x, gamma(), beta(), axis_, epsilon_);
 }
 
 }  // namespace nn

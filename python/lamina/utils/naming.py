@@ -1,9 +1,12 @@
 """Automatic names (`dense`, `dense_1`, ... unique in the process, as Keras makes them) and the name
-scopes that give weights their paths (`sequential/dense/kernel`)."""
-import collections
+scopes that give weights their paths (`sequential/dense/kernel`).
+
+The counters live in the C++ core (`lamina::unique_name`), shared with the C++ layers. What stays
+here is Python's alone: class name -> prefix, and Keras's name scopes (a weight's path follows the
+Python `with` blocks a model builds its layers in; C++ layers have no paths)."""
 import re
 
-_uids = collections.defaultdict(int)
+from lamina import _core
 
 
 def to_snake_case(name):
@@ -13,22 +16,14 @@ def to_snake_case(name):
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def get_uid(prefix):
-    """How many times `prefix` has been asked for in this process (1 the first time)."""
-    _uids[prefix] += 1
-    return _uids[prefix]
-
-
-def auto_name(prefix, namespace=None):
-    """`prefix` the first time, then `prefix_1`, `prefix_2`, ... (counted apart per `namespace`:
-    unnamed Variables count their `variable` names apart from the layers' unnamed weights)."""
-    uid = get_uid(prefix if namespace is None else (namespace, prefix))
-    return prefix if uid == 1 else f"{prefix}_{uid - 1}"
+def auto_name(prefix):
+    """`prefix` the first time, then `prefix_1`, `prefix_2`, ..."""
+    return _core.unique_name(prefix)
 
 
 def reset_uids():
     """Forgets every name handed out (used by `clear_session`)."""
-    _uids.clear()
+    _core.reset_unique_names()
 
 
 # Keras's name scopes: a weight created while a model builds its layers gets the path
