@@ -61,7 +61,7 @@ void BM_conv2d_fwd(benchmark::State& state) {
   Tensor x = ops::random_uniform({a.n, a.h, a.w, a.c}, 0.0, 1.0, /*seed=*/0);
   Tensor kernel = ops::random_uniform({a.k, a.k, a.c, a.f}, -0.1, 0.1, /*seed=*/1);
   Tensor bias = ops::random_uniform({a.f}, -0.1, 0.1, /*seed=*/2);
-  auto run = [&] { return ops::conv2d(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, "relu"); };
+  auto run = [&] { return ops::conv(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, ops::Activation::Relu); };
   for (int i = 0; i < kWarmup; ++i) benchmark::DoNotOptimize(run());
   for (auto _ : state) {
     Tensor y = run();
@@ -89,7 +89,7 @@ void BM_conv2d_fwd_bwd(benchmark::State& state) {
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::sum(ops::conv2d(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, "relu"));
+      loss = ops::sum(ops::conv(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, ops::Activation::Relu));
     }
     lamina::backward(loss);
     zero_grads(leaves);
@@ -117,14 +117,14 @@ void BM_max_pool2d(benchmark::State& state) {
   }
   auto run = [&] {
     if (!bwd) {
-      Tensor y = ops::max_pool2d(x, {p, p}, {p, p});
+      Tensor y = ops::max_pool(x, {p, p}, {p, p});
       benchmark::DoNotOptimize(y.raw_data());
       return;
     }
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::sum(ops::max_pool2d(x, {p, p}, {p, p}));
+      loss = ops::sum(ops::max_pool(x, {p, p}, {p, p}));
     }
     lamina::backward(loss);
     zero_grads(leaves);
@@ -155,14 +155,14 @@ void BM_dense(benchmark::State& state) {
   }
   auto run = [&] {
     if (!bwd) {
-      Tensor y = ops::dense(x, kernel, bias, "relu");
+      Tensor y = ops::dense(x, kernel, bias, ops::Activation::Relu);
       benchmark::DoNotOptimize(y.raw_data());
       return;
     }
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::sum(ops::dense(x, kernel, bias, "relu"));
+      loss = ops::sum(ops::dense(x, kernel, bias, ops::Activation::Relu));
     }
     lamina::backward(loss);
     zero_grads(leaves);
