@@ -106,20 +106,9 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
           } else {
             bpanel = edge;
           }
-          // Two call sites of the inlined micro-kernel, so that the one without an epilogue (every
-          // slice but a Dense forward's last, every backward product) has no epilogue branch in its
-          // tile writes. Measured on W2's first layer, one thread, forward + backward: 605 us, one
-          // call site 678 us (its dK product has 4,000 tiles of depth 32).
-          if (slice_epilogue.empty()) {
-            for (int64_t ir = 0; ir < rows; ir += MR)
-              micro_kernel(kc, ap + ir * kc, bpanel, bstride, c + (i0 + ir) * n + j0, n, std::min(MR, rows - ir), cols,
-                           beta_slice, acc);
-          } else {
-            const Epilogue tile_epilogue = slice_epilogue.from_column(j0);
-            for (int64_t ir = 0; ir < rows; ir += MR)
-              micro_kernel(kc, ap + ir * kc, bpanel, bstride, c + (i0 + ir) * n + j0, n, std::min(MR, rows - ir), cols,
-                           beta_slice, acc, tile_epilogue);
-          }
+          for (int64_t ir = 0; ir < rows; ir += MR)
+            micro_kernel(kc, ap + ir * kc, bpanel, bstride, c + (i0 + ir) * n + j0, n, std::min(MR, rows - ir), cols,
+                         beta_slice, acc, slice_epilogue.from_column(j0));
         }
       }
       if (team > 1 && !by_columns && p0 + kc < k) {
