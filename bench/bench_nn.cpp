@@ -7,7 +7,7 @@
 // samples (images / rows) per second.
 //
 // FLOP counts (multiply-add = 2, bias / relu / pooling / loss not counted):
-// - conv2d forward: 2 N OH OW F KH KW C. forward+backward adds the kernel gradient (1x forward)
+// - conv forward: 2 N OH OW F KH KW C. forward+backward adds the kernel gradient (1x forward)
 //   and the input gradient (1x forward) except for the first W3 layer (250x250x3), whose input
 //   needs no gradient in a training step (as in WORKLOADS.md's W3 count).
 // - dense forward: 2 m k n; forward+backward adds the kernel gradient only (the W2 shapes are the
@@ -46,7 +46,7 @@ Tensor make_labels(int64_t n) {
 
 void zero_grads(std::vector<Tensor>& ts) { lamina::optim::Optimizer::zero_grad(ts); }
 
-// ---------------------------------------------------------------- conv2d
+// ---------------------------------------------------------------- conv
 // args: batch, H, W, C, K (square kernel), stride, F
 struct ConvArgs {
   int64_t n, h, w, c, k, s, f, oh, ow;
@@ -56,12 +56,12 @@ struct ConvArgs {
   double fwd_flops() const { return 2.0 * n * oh * ow * f * k * k * c; }
 };
 
-void BM_conv2d_fwd(benchmark::State& state) {
+void BM_conv_fwd(benchmark::State& state) {
   ConvArgs a(state);
   Tensor x = ops::random_uniform({a.n, a.h, a.w, a.c}, 0.0, 1.0, /*seed=*/0);
   Tensor kernel = ops::random_uniform({a.k, a.k, a.c, a.f}, -0.1, 0.1, /*seed=*/1);
   Tensor bias = ops::random_uniform({a.f}, -0.1, 0.1, /*seed=*/2);
-  auto run = [&] { return ops::conv2d(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, "relu"); };
+  auto run = [&] { return ops::conv(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, ops::Activation::Relu); };
   for (int i = 0; i < kWarmup; ++i) benchmark::DoNotOptimize(run());
   for (auto _ : state) {
     Tensor y = run();
@@ -72,7 +72,7 @@ void BM_conv2d_fwd(benchmark::State& state) {
   state.counters["samples"] = benchmark::Counter(static_cast<double>(a.n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_conv2d_fwd_bwd(benchmark::State& state) {
+void BM_conv_fwd_bwd(benchmark::State& state) {
   ConvArgs a(state);
   const bool input_grad = a.c != 3;  // the first W3 layer's input (the images) needs no gradient
   Tensor x = ops::random_uniform({a.n, a.h, a.w, a.c}, 0.0, 1.0, /*seed=*/0);
@@ -89,7 +89,7 @@ void BM_conv2d_fwd_bwd(benchmark::State& state) {
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::sum(ops::conv2d(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, "relu"));
+      loss = ops::sum(ops::conv(x, kernel, bias, {a.s, a.s}, "valid", {1, 1}, ops::Activation::Relu));
     }
     lamina::backward(loss);
     zero_grads(leaves);
@@ -104,9 +104,9 @@ void BM_conv2d_fwd_bwd(benchmark::State& state) {
   state.counters["samples"] = benchmark::Counter(static_cast<double>(a.n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// ---------------------------------------------------------------- max_pool2d
+// ---------------------------------------------------------------- max_pool
 // args: batch, H, W, C, pool (stride = pool), backward (0/1)
-void BM_max_pool2d(benchmark::State& state) {
+void BM_max_pool(benchmark::State& state) {
   const int64_t n = state.range(0), h = state.range(1), w = state.range(2), c = state.range(3), p = state.range(4);
   const bool bwd = state.range(5) != 0;
   Tensor x = ops::random_uniform({n, h, w, c}, 0.0, 1.0, /*seed=*/0);
@@ -117,14 +117,14 @@ void BM_max_pool2d(benchmark::State& state) {
   }
   auto run = [&] {
     if (!bwd) {
-      Tensor y = ops::max_pool2d(x, {p, p}, {p, p});
+      Tensor y = ops::max_pool(x, {p, p}, {p, p});
       benchmark::DoNotOptimize(y.raw_data());
       return;
     }
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::sum(ops::max_pool2d(x, {p, p}, {p, p}));
+      loss = ops::sum(ops::max_pool(x, {p, p}, {p, p}));
     }
     lamina::backward(loss);
     zero_grads(leaves);
@@ -155,14 +155,14 @@ void BM_dense(benchmark::State& state) {
   }
   auto run = [&] {
     if (!bwd) {
-      Tensor y = ops::dense(x, kernel, bias, "relu");
+      Tensor y = ops::dense(x, kernel, bias, ops::Activation::Relu);
       benchmark::DoNotOptimize(y.raw_data());
       return;
     }
     Tensor loss;
     {
       lamina::GradRecording rec;
-      loss = ops::sum(ops::dense(x, kernel, bias, "relu"));
+      loss = ops::sum(ops::dense(x, kernel, bias, ops::Activation::Relu));
     }
     lamina::backward(loss);
     zero_grads(leaves);
@@ -243,10 +243,10 @@ void register_all() {
       {16, 38, 38, 32, 3, 1, 32},  {16, 12, 12, 32, 3, 1, 32},   {16, 10, 10, 32, 3, 1, 32}};
   const std::vector<std::string> conv_names = {"N", "H", "W", "C", "K", "s", "F"};
   for (const auto& c : convs)
-    benchmark::RegisterBenchmark("W3/conv2d_fwd", BM_conv2d_fwd)
+    benchmark::RegisterBenchmark("W3/conv_fwd", BM_conv_fwd)
         ->Args(c)->ArgNames(conv_names)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const auto& c : convs)
-    benchmark::RegisterBenchmark("W3/conv2d_fwd_bwd", BM_conv2d_fwd_bwd)
+    benchmark::RegisterBenchmark("W3/conv_fwd_bwd", BM_conv_fwd_bwd)
         ->Args(c)->ArgNames(conv_names)->UseRealTime()->Unit(benchmark::kMillisecond);
 
   // W3 pooling layers at batch 16: {N, H, W, C, pool}.
@@ -255,7 +255,7 @@ void register_all() {
   for (int bwd = 0; bwd <= 1; ++bwd)
     for (auto p : pools) {
       p.push_back(bwd);
-      benchmark::RegisterBenchmark(bwd ? "W3/max_pool2d_fwd_bwd" : "W3/max_pool2d_fwd", BM_max_pool2d)
+      benchmark::RegisterBenchmark(bwd ? "W3/max_pool_fwd_bwd" : "W3/max_pool_fwd", BM_max_pool)
           ->Args(p)->ArgNames({"N", "H", "W", "C", "p", "bwd"})->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
 

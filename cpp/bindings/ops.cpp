@@ -78,18 +78,18 @@ void init_ops(py::module_& m) {
   m.def("argmax", &argmax, nogil);
   m.def("argmin", &argmin, nogil);
 
-  // dense, convolution and pooling
+  // dense, convolution and pooling (the activation by its keras.activations name)
   m.def("dense", [](const Tensor& x, const Tensor& k, std::optional<Tensor> b, const std::string& a) {
-          return dense(x, k, b ? *b : Tensor(), a);
+          return dense(x, k, b ? *b : Tensor(), activation_from_name(a));
         }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("activation") = "linear", nogil);
-  m.def("conv2d", [](const Tensor& x, const Tensor& k, std::optional<Tensor> b, const std::vector<int64_t>& s,
-                     const std::string& p, const std::vector<int64_t>& d, const std::string& a) {
-          return conv2d(x, k, b ? *b : Tensor(), s, p, d, a);
+  m.def("conv", [](const Tensor& x, const Tensor& k, std::optional<Tensor> b, const std::vector<int64_t>& s,
+                   const std::string& p, const std::vector<int64_t>& d, const std::string& a) {
+          return conv(x, k, b ? *b : Tensor(), s, p, d, activation_from_name(a));
         }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("strides") = std::vector<int64_t>{1, 1},
         py::arg("padding") = "valid", py::arg("dilation") = std::vector<int64_t>{1, 1},
         py::arg("activation") = "linear", nogil);
-  m.def("max_pool2d", &max_pool2d, nogil);
-  m.def("avg_pool2d", &avg_pool2d, nogil);
+  m.def("max_pool", &max_pool, nogil);
+  m.def("average_pool", &average_pool, nogil);
 
   // normalisation (None: an undefined tensor, no offset / scale / gamma / beta)
   m.def("batch_normalization", [](const Tensor& x, const Tensor& mean, const Tensor& variance, int64_t axis,

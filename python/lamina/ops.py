@@ -544,8 +544,9 @@ def _getitem(x, key):
 
 
 def dense(inputs, kernel, bias=None, activation="linear"):
-    """lamina's fused Dense op: `inputs @ kernel + bias`, then `activation` ("linear" or "relu"),
-    in one C++ call (one GEMM, bias and relu applied after it)."""
+    """lamina's fused Dense op: `activation(inputs @ kernel + bias)` in one C++ call, `activation`
+    the name of a built-in activation (keras.activations'); the bias and a relu run in the GEMM's
+    tile writes, the other activations after it."""
     return _core.dense(_f(inputs), _f(kernel), None if bias is None else _f(bias), activation)
 
 
@@ -567,27 +568,28 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
          activation="linear"):
     """2-D convolution of NHWC `inputs` (N, H, W, C) with `kernel` (KH, KW, C, F).
 
-    lamina extensions (fused after the GEMM): `bias` of shape (F,) and `activation` "linear" or "relu".
+    lamina extensions: `bias` of shape (F,) and `activation`, the name of a built-in activation (the
+    bias and a relu run in the convolution GEMM's tile writes, the other activations after it).
     """
     _channels_last(data_format)
-    return _core.conv2d(_f(inputs), _f(kernel), None if bias is None else _f(bias), _pair(strides, "strides"),
-                        str(padding).lower(), _pair(dilation_rate, "dilation_rate"), activation)
+    return _core.conv(_f(inputs), _f(kernel), None if bias is None else _f(bias), _pair(strides, "strides"),
+                      str(padding).lower(), _pair(dilation_rate, "dilation_rate"), activation)
 
 
 def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     """Max pooling of NHWC `inputs` over `pool_size` windows (strides default to pool_size)."""
     _channels_last(data_format)
     pool = _pair(pool_size, "pool_size")
-    return _core.max_pool2d(_f(inputs), pool, pool if strides is None else _pair(strides, "strides"),
-                            str(padding).lower())
+    return _core.max_pool(_f(inputs), pool, pool if strides is None else _pair(strides, "strides"),
+                          str(padding).lower())
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     """Average pooling of NHWC `inputs` (padding positions are not counted)."""
     _channels_last(data_format)
     pool = _pair(pool_size, "pool_size")
-    return _core.avg_pool2d(_f(inputs), pool, pool if strides is None else _pair(strides, "strides"),
-                            str(padding).lower())
+    return _core.average_pool(_f(inputs), pool, pool if strides is None else _pair(strides, "strides"),
+                              str(padding).lower())
 
 
 # ---------------------------------------------------------------- normalisation

@@ -76,13 +76,13 @@ TEST(Hardening, DenseWithNoInputFeaturesGivesTheBias) {
   // (3, 0) x (0, 2) is zeros (NumPy); + bias: the bias on each row. Filling the cache with other
   // values first makes uninitialised output visible.
   for (int i = 0; i < 3; ++i) {
-    ops::dense(ops::full({3, 2}, 7.0), ops::ones({2, 2}), Tensor(), "linear");
+    ops::dense(ops::full({3, 2}, 7.0), ops::ones({2, 2}), Tensor(), ops::Activation::Linear);
     Tensor x = ops::zeros({3, 0});
     Tensor k = ops::zeros({0, 2});
     Tensor b = lt::f32({2}, {1.5f, -2.0f});
-    lt::expect_near(ops::dense(x, k, b, "linear"), {1.5f, -2.0f, 1.5f, -2.0f, 1.5f, -2.0f}, 0.f);
-    lt::expect_near(ops::dense(x, k, Tensor(), "linear"), {0, 0, 0, 0, 0, 0}, 0.f);
-    lt::expect_near(ops::dense(x, k, b, "relu"), {1.5f, 0, 1.5f, 0, 1.5f, 0}, 0.f);
+    lt::expect_near(ops::dense(x, k, b, ops::Activation::Linear), {1.5f, -2.0f, 1.5f, -2.0f, 1.5f, -2.0f}, 0.f);
+    lt::expect_near(ops::dense(x, k, Tensor(), ops::Activation::Linear), {0, 0, 0, 0, 0, 0}, 0.f);
+    lt::expect_near(ops::dense(x, k, b, ops::Activation::Relu), {1.5f, 0, 1.5f, 0, 1.5f, 0}, 0.f);
   }
 }
 
@@ -95,7 +95,7 @@ TEST(Hardening, DenseWithNoInputFeaturesGradients) {
   Tensor loss;
   {
     lamina::GradRecording rec;
-    loss = ops::sum(ops::multiply(ops::dense(x, k, b, "linear"), lt::f32({3}, {0, 1, 2})));
+    loss = ops::sum(ops::multiply(ops::dense(x, k, b, ops::Activation::Linear), lt::f32({3}, {0, 1, 2})));
   }
   lamina::backward(loss);
   EXPECT_EQ(k.grad().shape(), (lamina::Shape{0, 3}));

@@ -34,7 +34,7 @@ TEST(Nan, MaxPoolTakesANaNAtAnyTap) {
   for (int tap = 0; tap < 4; ++tap) {
     std::vector<float> v = {1.f, 2.f, 3.f, 4.f};
     v[tap] = kNaN;
-    Tensor y = ops::max_pool2d(lt::f32({1, 2, 2, 1}, v), {2, 2}, {2, 2});
+    Tensor y = ops::max_pool(lt::f32({1, 2, 2, 1}, v), {2, 2}, {2, 2});
     EXPECT_TRUE(std::isnan(lt::values(y)[0])) << "NaN at tap " << tap;
   }
 }
@@ -46,7 +46,7 @@ TEST(Nan, FusedConvAndDenseReluKeepNaN) {
   img[(4 * 8 + 4) * 2] = kNaN;
   Tensor x = lt::f32({1, 8, 8, 2}, img);
   Tensor k = ops::negative(ops::ones({3, 3, 2, 16}));  // every finite output < 0: relu gives 0
-  Tensor y = ops::conv2d(x, k, ops::zeros({16}), {1, 1}, "valid", {1, 1}, "relu");
+  Tensor y = ops::conv(x, k, ops::zeros({16}), {1, 1}, "valid", {1, 1}, ops::Activation::Relu);
   std::vector<float> out = lt::values(y);
   int nans = 0;
   for (int64_t p = 0; p < 36; ++p) {
@@ -65,7 +65,7 @@ TEST(Nan, FusedConvAndDenseReluKeepNaN) {
   EXPECT_EQ(nans, 9 * 16);
   std::vector<float> rows(12 * 4, -1.f);
   rows[5 * 4 + 2] = kNaN;
-  Tensor d = ops::dense(lt::f32({12, 4}, rows), ops::ones({4, 16}), ops::zeros({16}), "relu");
+  Tensor d = ops::dense(lt::f32({12, 4}, rows), ops::ones({4, 16}), ops::zeros({16}), ops::Activation::Relu);
   std::vector<float> dv = lt::values(d);
   for (int64_t r = 0; r < 12; ++r)
     for (int64_t j = 0; j < 16; ++j) EXPECT_EQ(std::isnan(dv[r * 16 + j]), r == 5) << r << ", " << j;
@@ -82,8 +82,8 @@ TEST(Nan, SamePoolingWithAHugeWindowCostsOnePassOverTheImage) {
   Tensor x = ops::random_uniform({1, 4, 5, 3}, -1.0, 1.0, 7);
   const int64_t huge = int64_t(1) << 40;
   const auto start = std::chrono::steady_clock::now();
-  Tensor m = ops::max_pool2d(x, {huge, huge}, {1, 1}, "same");
-  Tensor a = ops::avg_pool2d(x, {huge, huge}, {1, 1}, "same");
+  Tensor m = ops::max_pool(x, {huge, huge}, {1, 1}, "same");
+  Tensor a = ops::average_pool(x, {huge, huge}, {1, 1}, "same");
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
   ASSERT_EQ(m.shape(), (Shape{1, 4, 5, 3}));
   lt::expect_near(ops::reshape(m, {20, 3}), lt::values(ops::broadcast_to(ops::max(x, {1, 2}), {20, 3})));

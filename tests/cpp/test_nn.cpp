@@ -185,9 +185,9 @@ TEST(NnSequential, TrainsMlpWithAdam) {
   EXPECT_LT(last * 5.0, first) << "first " << first << " last " << last;
 }
 
-// nn layers and the ops the Python layers call (ops::dense / ops::conv2d) must agree exactly.
+// nn layers and the ops the Python layers call (ops::dense / ops::conv) must agree exactly.
 TEST(NnParity, DenseMatchesOpsDense) {
-  for (const char* act : {"linear", "relu"}) {
+  for (const std::string& act : ops::activation_names()) {
     nn::Dense layer(5, act, true, 3);
     Tensor x = ops::random_normal({4, 6}, 0.0, 1.0, 9);
     layer.build(x.shape());
@@ -200,7 +200,7 @@ TEST(NnParity, DenseMatchesOpsDense) {
     {
       lamina::GradRecording rec;
       y_layer = layer.forward(x);
-      y_op = ops::dense(x, k, b, act);
+      y_op = ops::dense(x, k, b, ops::activation_from_name(act));
     }
     expect_equal(y_layer, y_op);
     Tensor g = ops::random_normal({4, 5}, 0.0, 1.0, 5);
@@ -211,7 +211,7 @@ TEST(NnParity, DenseMatchesOpsDense) {
   }
 }
 
-TEST(NnParity, Conv2DMatchesOpsConv2d) {
+TEST(NnParity, Conv2DMatchesOpsConv) {
   for (const char* padding : {"valid", "same"}) {
     nn::Conv2D layer(4, {3, 2}, {2, 1}, padding, "relu", true, 3);
     Tensor x = ops::random_normal({2, 7, 6, 3}, 0.0, 1.0, 9);
@@ -226,7 +226,7 @@ TEST(NnParity, Conv2DMatchesOpsConv2d) {
     {
       lamina::GradRecording rec;
       y_layer = layer.forward(x);
-      y_op = ops::conv2d(x, k, b, {2, 1}, padding, {1, 1}, "relu");
+      y_op = ops::conv(x, k, b, {2, 1}, padding, {1, 1}, ops::Activation::Relu);
     }
     expect_equal(y_layer, y_op);
     Tensor g = ops::random_normal(y_op.shape(), 0.0, 1.0, 5);

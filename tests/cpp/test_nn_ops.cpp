@@ -1,4 +1,4 @@
-// conv2d, pooling and the fused dense op, checked against hand-computed values.
+// conv, pooling and the fused dense op, checked against hand-computed values.
 #include <cmath>
 
 #include "test_util.hpp"
@@ -10,8 +10,8 @@ TEST(NnOps, Conv2dValidAgainstHandComputedSums) {
   Tensor x = lt::f32({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
   Tensor k = ops::ones({2, 2, 1, 1});
   Tensor b = lt::f32({1}, {0.5f});
-  lt::expect_near(ops::conv2d(x, k, b), {12.5f, 16.5f, 24.5f, 28.5f});
-  EXPECT_EQ(ops::conv2d(x, k).shape(), (Shape{1, 2, 2, 1}));
+  lt::expect_near(ops::conv(x, k, b), {12.5f, 16.5f, 24.5f, 28.5f});
+  EXPECT_EQ(ops::conv(x, k).shape(), (Shape{1, 2, 2, 1}));
 }
 
 TEST(NnOps, Conv2dSamePaddingStridesAndRelu) {
@@ -19,9 +19,9 @@ TEST(NnOps, Conv2dSamePaddingStridesAndRelu) {
   Tensor k = ops::ones({3, 3, 1, 1});
   // "same" with stride 2 on 3x3: output 2x2, one row/column of padding on each side; each 3x3
   // window centred on a corner holds that corner's 2x2 block.
-  Tensor y = ops::conv2d(x, k, Tensor(), {2, 2}, "same");
+  Tensor y = ops::conv(x, k, Tensor(), {2, 2}, "same");
   lt::expect_near(y, {12.f, 16.f, 24.f, 28.f});
-  Tensor r = ops::conv2d(x, ops::negative(k), lt::f32({1}, {1.f}), {1, 1}, "same", {1, 1}, "relu");
+  Tensor r = ops::conv(x, ops::negative(k), lt::f32({1}, {1.f}), {1, 1}, "same", {1, 1}, ops::Activation::Relu);
   EXPECT_EQ(r.shape(), (Shape{1, 3, 3, 1}));
   for (float v : lt::values(r)) EXPECT_GE(v, 0.f);
 }
@@ -34,7 +34,7 @@ TEST(NnOps, Conv2dGradientsOfASum) {
   Tensor loss;
   {
     GradRecording rec;
-    loss = ops::sum(ops::conv2d(x, k));
+    loss = ops::sum(ops::conv(x, k));
   }
   auto g = gradients(loss, {x, k});
   lt::expect_near(g[0], {1, 2, 1, 2, 4, 2, 1, 2, 1});  // how many windows cover each pixel
@@ -42,25 +42,25 @@ TEST(NnOps, Conv2dGradientsOfASum) {
 }
 
 TEST(NnOps, Conv2dRejectsBadShapes) {
-  lt::expect_throw_msg<std::invalid_argument>([] { ops::conv2d(ops::ones({3, 3, 1}), ops::ones({2, 2, 1, 1})); },
-                                              "[conv2d] expected a 4-D NHWC input, got shape (3, 3, 1)");
-  lt::expect_throw_msg<std::invalid_argument>([] { ops::conv2d(ops::ones({1, 2, 2, 1}), ops::ones({3, 3, 1, 1})); },
-                                              "[conv2d] window 3x3 is larger than the input");
-  lt::expect_throw_msg<std::invalid_argument>([] { ops::conv2d(ops::ones({1, 4, 4, 2}), ops::ones({3, 3, 1, 1})); },
-                                              "[conv2d] expected a kernel of shape (kh, kw, 2, filters)");
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::conv(ops::ones({3, 3, 1}), ops::ones({2, 2, 1, 1})); },
+                                              "[conv] expected a 4-D NHWC input, got shape (3, 3, 1)");
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::conv(ops::ones({1, 2, 2, 1}), ops::ones({3, 3, 1, 1})); },
+                                              "[conv] window 3x3 is larger than the input");
+  lt::expect_throw_msg<std::invalid_argument>([] { ops::conv(ops::ones({1, 4, 4, 2}), ops::ones({3, 3, 1, 1})); },
+                                              "[conv] expected a kernel of shape (kh, kw, 2, filters)");
 }
 
 TEST(NnOps, MaxAndAveragePooling) {
   Tensor x = lt::f32({1, 2, 4, 1}, {1, 5, 2, 0, 3, 4, 8, 6});
-  lt::expect_near(ops::max_pool2d(x, {2, 2}, {2, 2}), {5, 8});
-  lt::expect_near(ops::avg_pool2d(x, {2, 2}, {2, 2}), {3.25f, 4.f});
+  lt::expect_near(ops::max_pool(x, {2, 2}, {2, 2}), {5, 8});
+  lt::expect_near(ops::average_pool(x, {2, 2}, {2, 2}), {3.25f, 4.f});
   // "same" average pooling does not count the padding: the last window holds 2 of 3 columns.
-  lt::expect_near(ops::avg_pool2d(lt::f32({1, 1, 3, 1}, {1, 2, 4}), {1, 2}, {1, 2}, "same"), {1.5f, 4.f});
+  lt::expect_near(ops::average_pool(lt::f32({1, 1, 3, 1}, {1, 2, 4}), {1, 2}, {1, 2}, "same"), {1.5f, 4.f});
   x.set_requires_grad(true);
   Tensor loss;
   {
     GradRecording rec;
-    loss = ops::sum(ops::max_pool2d(x, {2, 2}, {2, 2}));
+    loss = ops::sum(ops::max_pool(x, {2, 2}, {2, 2}));
   }
   backward(loss);
   lt::expect_near(x.grad(), {0, 1, 0, 0, 0, 0, 1, 0});  // the gradient goes to each window's maximum
@@ -71,7 +71,7 @@ TEST(NnOps, DenseFusesBiasAndRelu) {
   Tensor k = lt::f32({2, 3}, {1, 0, -1, 0, 1, 1});
   Tensor b = lt::f32({3}, {0.5f, 0.f, -0.5f});
   lt::expect_near(ops::dense(x, k, b), {1.5f, 2.f, 0.5f, -0.5f, -2.f, -1.5f});
-  lt::expect_near(ops::dense(x, k, b, "relu"), {1.5f, 2.f, 0.5f, 0.f, 0.f, 0.f});
+  lt::expect_near(ops::dense(x, k, b, ops::Activation::Relu), {1.5f, 2.f, 0.5f, 0.f, 0.f, 0.f});
   lt::expect_throw_msg<std::invalid_argument>([&] { ops::dense(x, ops::ones({3, 3})); }, "[dense]");
 }
 

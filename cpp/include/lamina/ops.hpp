@@ -129,27 +129,28 @@ LAMINA_API Tensor argmin(const Tensor& x, int64_t axis, bool keepdims = false);
 LAMINA_API Tensor matmul(const Tensor& a, const Tensor& b);
 
 // ---------------------------------------------------------------- dense (dense.cpp)
-// The Dense layer's op: x (..., in) @ kernel (in, units) + bias (units,), then the fused activation
-// "linear" or "relu", in one GEMM with the bias and relu applied after it. bias may be undefined.
+// The Dense layer's op: activation(x (..., in) @ kernel (in, units) + bias (units,)), any activation
+// of the list above. One GEMM with the bias (and relu) applied in its tile writes; an activation the
+// GEMM epilogue does not run (all but relu) is applied after it as ops::activation. bias may be
+// undefined.
 LAMINA_API Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
-                        const std::string& activation = "linear");
+                        Activation activation = Activation::Linear);
 
-// ---------------------------------------------------------------- convolution (conv.cpp)
+// ---------------------------------------------------------------- convolution and pooling (conv.cpp)
 // 2-D convolution of NHWC images: x (N, H, W, C), kernel (KH, KW, C, F) (Keras's layout), optional
 // bias (F,), strides and dilation (2 positive ints), padding "valid" or "same" (TensorFlow's rule:
-// output ceil(H / stride), extra padding at the bottom/right), fused activation "linear" or "relu".
-// Returns (N, OH, OW, F). im2col + GEMM per image, images in parallel. A window larger than a
-// "valid" input throws std::invalid_argument.
-LAMINA_API Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
-                         const std::vector<int64_t>& strides = {1, 1}, const std::string& padding = "valid",
-                         const std::vector<int64_t>& dilation = {1, 1},
-                         const std::string& activation = "linear");
+// output ceil(H / stride), extra padding at the bottom/right), any activation (as dense: bias and
+// relu in the convolution GEMM's tile writes, the others after). Returns (N, OH, OW, F). A window
+// larger than a "valid" input throws std::invalid_argument.
+LAMINA_API Tensor conv(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
+                       const std::vector<int64_t>& strides = {1, 1}, const std::string& padding = "valid",
+                       const std::vector<int64_t>& dilation = {1, 1}, Activation activation = Activation::Linear);
 // 2-D pooling of NHWC images over pool_size windows moved by strides; "same" padding is ignored by
 // the max and not counted by the average (as in Keras).
-LAMINA_API Tensor max_pool2d(const Tensor& x, const std::vector<int64_t>& pool_size,
-                             const std::vector<int64_t>& strides, const std::string& padding = "valid");
-LAMINA_API Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& pool_size,
-                             const std::vector<int64_t>& strides, const std::string& padding = "valid");
+LAMINA_API Tensor max_pool(const Tensor& x, const std::vector<int64_t>& pool_size,
+                           const std::vector<int64_t>& strides, const std::string& padding = "valid");
+LAMINA_API Tensor average_pool(const Tensor& x, const std::vector<int64_t>& pool_size,
+                               const std::vector<int64_t>& strides, const std::string& padding = "valid");
 
 // ---------------------------------------------------------------- normalisation (normalization.cpp)
 // Keras's ops.batch_normalization: normalises x along `axis` (negative counts from the end) with

@@ -1,8 +1,11 @@
 #pragma once
-// Internal: convolution windows, im2col / col2im (conv.cpp) and the convolution GEMM (conv_gemm.cpp).
+// Internal: convolution windows, im2col / col2im (conv.cpp), the convolution GEMM (conv_gemm.cpp)
+// and the convolution's forward and backward passes over a batch (conv_pass.cpp).
 // Kernels are raw compute on contiguous buffers: no autodiff, no argument checks (ops do both).
 #include <cstddef>
 #include <cstdint>
+
+#include "epilogue.hpp"
 
 namespace lamina {
 namespace kernels {
@@ -38,12 +41,24 @@ class PackedFilters {
  private:
   size_t bytes_ = 0;
 };
-// out (rows x F, rows = pos_end - pos_begin) = im2col(image)[pos_begin, pos_end) @ kernel for one
-// NHWC image, then + bias (F, optional) and relu when asked, on the calling thread, packing the
-// windows straight from the image (no column buffer). Returns false (nothing done) where it does
-// not apply: no AVX2/FMA, or K too deep.
+// out (rows x F, rows = pos_end - pos_begin) = epilogue(im2col(image)[pos_begin, pos_end) @ kernel)
+// for one NHWC image, on the calling thread, packing the windows straight from the image (no column
+// buffer). Returns false (nothing done) where it does not apply: no AVX2/FMA, or K too deep.
 bool conv_gemm(const float* image, const ConvGeometry& g, int64_t pos_begin, int64_t pos_end,
-               const PackedFilters& filters, float* out, const float* bias = nullptr, bool relu = false);
+               const PackedFilters& filters, float* out, const Epilogue& epilogue = {});
+
+// ------------------------------------------------------------------ convolution passes (conv_pass.cpp)
+// y (n, oh, ow, f) = epilogue(conv(x, kernel)) for n NHWC images x (n, h, w, c) and a kernel
+// (kh, kw, c, f): the convolution GEMM chunk by chunk (im2col + GEMM where it does not apply, a
+// plain GEMM for 1x1 stride-1 windows), in parallel over images, or over ranges of output
+// positions when there are fewer images than threads, above the work threshold.
+void conv_forward(const float* x, int64_t n, const ConvGeometry& g, const float* kernel, int64_t f,
+                  const Epilogue& epilogue, float* y);
+// From gy (n, oh, ow, f), the gradient at the convolution's output (past the epilogue's activation):
+// dx (n, h, w, c) and dkernel (kh, kw, c, f), each skipped when null. dx of a stride-1 undilated
+// convolution runs as the transposed convolution on conv_gemm, others as dy @ K^T and col2im.
+void conv_backward(const float* x, int64_t n, const ConvGeometry& g, const float* kernel, int64_t f,
+                   const float* gy, float* dx, float* dkernel);
 
 }  // namespace kernels
 }  // namespace lamina

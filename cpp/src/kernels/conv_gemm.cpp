@@ -80,7 +80,7 @@ PackedFilters::PackedFilters(const float* kernel, int64_t k_, int64_t f_) : k(k_
 PackedFilters::~PackedFilters() { allocator::release(data, bytes_); }
 
 bool conv_gemm(const float* image, const ConvGeometry& g, int64_t pos_begin, int64_t pos_end,
-               const PackedFilters& filters, float* out, const float* bias, bool relu) {
+               const PackedFilters& filters, float* out, const Epilogue& epilogue) {
 #ifdef LAMINA_HAVE_PACKED_GEMM
   const int64_t K = g.kh * g.kw * g.c, F = filters.f;
   if (!filters.data || filters.k != K) return false;
@@ -92,11 +92,11 @@ bool conv_gemm(const float* image, const ConvGeometry& g, int64_t pos_begin, int
     pack_windows(image, g, pos, rows, scratch, panel);
     for (int64_t j0 = 0; j0 < F; j0 += NR)
       micro_kernel(K, panel, filters.data + j0 * K, NR, out + (pos - pos_begin) * F + j0, F, rows, std::min(NR, F - j0),
-                   0.f, acc, bias ? bias + j0 : nullptr, relu);
+                   0.f, acc, epilogue.from_column(j0));
   }
   return true;
 #else
-  (void)image, (void)g, (void)pos_begin, (void)pos_end, (void)filters, (void)out, (void)bias, (void)relu;
+  (void)image, (void)g, (void)pos_begin, (void)pos_end, (void)filters, (void)out, (void)epilogue;
   return false;
 #endif
 }

@@ -1,6 +1,7 @@
 // Float32 GEMM: the packed AVX2/FMA kernel (gemm_packed.cpp) where the CPU has it, else Eigen, and
 // Eigen for products with very few rows. Small products run single-threaded: on two cores, forking
-// threads for a 64^3 product halves its speed.
+// threads for a 64^3 product halves its speed. The epilogue runs in the packed kernel's tile writes;
+// after Eigen, apply_epilogue passes over C while it is still in cache.
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -44,9 +45,10 @@ void run(const A& a, const B& b, C& c, float beta) {
   }
 }
 
-// C (m x n) = A (m x k) @ B (k x n) + beta C for m < kPackedMinRows, columns split across threads.
-// Returns false when it is not worth threads.
-bool few_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c, float beta) {
+// C (m x n) = epilogue(A (m x k) @ B (k x n) + beta C) for m < kPackedMinRows, columns split across
+// threads (each applies the epilogue to its block). Returns false when it is not worth threads.
+bool few_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c, float beta,
+                       const Epilogue& epilogue) {
   const int nt = threads_for(m * n * k, kFewRowsGrain);
   if (nt < 2 || n < 32 * nt) return false;
   const int64_t blocks = (n + 15) / 16;  // column blocks of 16 (64 bytes)
@@ -59,6 +61,7 @@ bool few_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const fl
       StridedConst B(b + j0, k, j1 - j0, Eigen::OuterStride<>(n));
       Strided C(c + j0, m, j1 - j0, Eigen::OuterStride<>(n));
       run(A, B, C, beta);
+      if (!epilogue.empty()) apply_epilogue(epilogue.from_column(j0), c + j0, m, j1 - j0, n, false);
     }
   }
   return true;
@@ -67,15 +70,17 @@ bool few_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const fl
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-          const float* b, float* c, float beta, bool threaded) {
+          const float* b, float* c, float beta, bool threaded, const Epilogue& epilogue) {
   Map C(c, m, n);
   if (m == 0 || n == 0) return;
   if (k == 0) {
     if (beta == 0.f) C.setZero(); else C *= beta;
+    apply_epilogue(epilogue, c, m, n, n, threaded);
     return;
   }
-  if (m >= kPackedMinRows && gemm_packed(trans_a, trans_b, m, n, k, a, b, c, beta, threaded)) return;
-  if (m < kPackedMinRows && threaded && !trans_a && !trans_b && few_rows_threaded(m, n, k, a, b, c, beta)) return;
+  if (m >= kPackedMinRows && gemm_packed(trans_a, trans_b, m, n, k, a, b, c, beta, threaded, epilogue)) return;
+  if (m < kPackedMinRows && threaded && !trans_a && !trans_b && few_rows_threaded(m, n, k, a, b, c, beta, epilogue))
+    return;
   if (threaded) Eigen::setNbThreads(threads_for(m * n * k, kGemmGrain));
   // Stored shapes: A is (m x k) or (k x m) when transposed; B is (k x n) or (n x k).
   MapConst A(a, trans_a ? k : m, trans_a ? m : k);
@@ -84,6 +89,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
   else if (trans_a && !trans_b) run(A.transpose(), B, C, beta);
   else if (!trans_a && trans_b) run(A, B.transpose(), C, beta);
   else run(A.transpose(), B.transpose(), C, beta);
+  apply_epilogue(epilogue, c, m, n, n, threaded);
 }
 
 }  // namespace kernels

@@ -8,7 +8,7 @@
 
 #include "allocator.hpp"
 #include "conv.hpp"
-#include "elementwise.hpp"
+#include "epilogue.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -127,27 +127,28 @@ inline void pack_b_panel(bool trans, const float* b, int64_t ldb, int64_t n, int
   }
 }
 
-// C tile (rows x cols, row stride ldc) = beta * C + acc (row stride NR), then + bias (per column,
-// optional) and relu (optional, NaN kept: relu_nan); beta 0 never reads C.
+// C tile (rows x cols, row stride ldc) = epilogue(beta * C + acc (row stride NR)), the epilogue's
+// columns starting at the tile's; beta 0 never reads C.
 inline void write_tile(const float* acc, float* c, int64_t ldc, int64_t rows, int64_t cols, float beta,
-                       const float* bias, bool relu) {
+                       const Epilogue& epilogue) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < cols; ++j) {
       float* cv = c + r * ldc + j;
-      float v = beta == 0.f ? acc[r * NR + j] : beta * *cv + acc[r * NR + j];
-      if (bias) v += bias[j];
-      if (relu) v = relu_nan(v);
-      *cv = v;
+      *cv = epilogue_value(epilogue, beta == 0.f ? acc[r * NR + j] : beta * *cv + acc[r * NR + j], j);
     }
 }
 
-// The C tile at c (rows x cols, row stride ldc) = beta * C + A panel @ B panel over kc, then the
-// epilogue: + bias[0, cols) and relu when asked (a convolution's). Row p of the B panel is
-// bp[p * ldb .. + 16] (ldb = NR when packed). A full 6 x 16 tile is written straight from the
-// registers; an edge tile goes through `scratch` (6 x 16 floats, 32-byte aligned).
-inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t ldb, float* c, int64_t ldc,
-                         int64_t rows, int64_t cols, float beta, float* scratch, const float* bias = nullptr,
-                         bool relu = false) {
+// The C tile at c (rows x cols, row stride ldc) = epilogue(beta * C + A panel @ B panel over kc),
+// the epilogue's columns starting at the tile's. Row p of the B panel is bp[p * ldb .. + 16]
+// (ldb = NR when packed). A full 6 x 16 tile is written straight from the registers (the epilogue
+// in SIMD form, the same operations as epilogue_value); an edge tile goes through `scratch`
+// (6 x 16 floats, 32-byte aligned) and write_tile.
+// Never inlined: inlined, the registers its FMA loop got depended on the caller's code (measured on
+// one thread: the convolution GEMM 14% slower, W2's first Dense layer forward + backward 4% slower
+// once the epilogue became one argument, the broadcast operand moved to an EVEX-only register).
+// Called once per 6 x 16 tile, the call costs nothing measurable.
+__attribute__((noinline)) inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t ldb, float* c, int64_t ldc,
+                         int64_t rows, int64_t cols, float beta, float* scratch, Epilogue epilogue = {}) {
   // The C tile is written after the loop: fetch its lines now (measured: ~10% on large products,
   // whose C rows are far apart).
   for (int64_t r = 0; r < rows; ++r) {
@@ -186,6 +187,8 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t l
   const __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (rows == MR && cols == NR) {
     const __m256 vb = _mm256_set1_ps(beta);
+    const float* bias = epilogue.bias;
+    const bool relu = epilogue.activation == EpilogueActivation::Relu;
     for (int r = 0; r < 6; ++r) {
       float* cr = c + r * ldc;
       __m256 lo = acc[r][0], hi = acc[r][1];
@@ -213,7 +216,7 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, int64_t l
     _mm256_store_ps(scratch + r * NR, acc[r][0]);
     _mm256_store_ps(scratch + r * NR + 8, acc[r][1]);
   }
-  write_tile(scratch, c, ldc, rows, cols, beta, bias, relu);
+  write_tile(scratch, c, ldc, rows, cols, beta, epilogue);
 }
 
 }  // namespace gemm_blocks

@@ -9,7 +9,8 @@
 // (both packers transpose 8 x 8 tiles in registers). With few rows (a training batch), B is used
 // too few times to be worth packing: the micro-kernel then reads op(B) = B in place.
 // Row blocks are sized so that every thread gets the same number; each element of C is summed in
-// the same order whatever the thread count (results do not depend on it).
+// the same order whatever the thread count (results do not depend on it). The epilogue (bias,
+// relu) runs in the tile writes of the last slice of k, on the finished sums.
 #include <omp.h>
 
 #include <algorithm>
@@ -39,7 +40,7 @@ thread_local Buffer tl_edge_buffer;  // a thread's packed last partial B panel w
 #endif
 
 bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
-                 float* c, float beta, bool threaded) {
+                 float* c, float beta, bool threaded, const Epilogue& epilogue) {
 #ifdef LAMINA_HAVE_PACKED_GEMM
   if (m <= 0 || n <= 0 || k <= 0) return false;
   const int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
@@ -77,6 +78,7 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
     for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
       const int64_t kc = std::min(kc_max, k - p0);
       const float beta_slice = p0 == 0 ? beta : 1.f;
+      const Epilogue slice_epilogue = p0 + kc >= k ? epilogue : Epilogue{};
       if (!b_in_place) {
         if (by_columns) {
           for (int64_t jp = jp_begin; jp < jp_end; ++jp) pack_b_panel(trans_b, b, ldb, n, p0, kc, jp * NR, bp + jp * NR * kc_max);
@@ -106,7 +108,7 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
           }
           for (int64_t ir = 0; ir < rows; ir += MR)
             micro_kernel(kc, ap + ir * kc, bpanel, bstride, c + (i0 + ir) * n + j0, n, std::min(MR, rows - ir), cols,
-                         beta_slice, acc);
+                         beta_slice, acc, slice_epilogue.from_column(j0));
         }
       }
       if (team > 1 && !by_columns && p0 + kc < k) {
@@ -122,7 +124,7 @@ bool gemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
   }
   return true;
 #else
-  (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)beta, (void)threaded;
+  (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)beta, (void)threaded, (void)epilogue;
   return false;
 #endif
 }

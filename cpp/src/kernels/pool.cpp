@@ -1,8 +1,9 @@
-// 2-D max and average pooling windows over NHWC images.
+// 2-D max and average pooling windows over NHWC images, images in parallel.
 #include <algorithm>
 #include <cstring>
 #include <limits>
 
+#include "parallel.hpp"
 #include "pool.hpp"
 
 namespace lamina {
@@ -27,7 +28,7 @@ Window window_at(const ConvGeometry& g, int64_t oh, int64_t ow) {
 // taken and kept (as torch's max_pool2d: its index is the last NaN's), so NaN reaches the output.
 // With kArgmax, also the flat input position (ih * w + iw) of the maximum (the first on ties).
 template <bool kArgmax>
-void max_pool_impl(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) {
+__attribute__((noinline)) void max_pool_impl(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) {
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       float* out = y + (oh * g.ow + ow) * g.c;
@@ -54,16 +55,8 @@ void max_pool_impl(const float* x, const ConvGeometry& g, float* y, int32_t* arg
         }
     }
 }
-}  // namespace
 
-void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax) {
-  if (argmax)
-    max_pool_impl<true>(x, g, y, argmax);
-  else
-    max_pool_impl<false>(x, g, y, nullptr);
-}
-
-void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx) {
+__attribute__((noinline)) void max_pool_image_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx) {
   std::memset(dx, 0, sizeof(float) * g.h * g.w * g.c);
   const int64_t n = g.oh * g.ow;
   for (int64_t p = 0; p < n; ++p)
@@ -74,7 +67,7 @@ void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometr
 }
 
 // The average counts the window positions inside the image only (padding excluded, as Keras).
-void avg_pool(const float* x, const ConvGeometry& g, float* y) {
+__attribute__((noinline)) void avg_pool_image(const float* x, const ConvGeometry& g, float* y) {
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       float* out = y + (oh * g.ow + ow) * g.c;
@@ -90,7 +83,7 @@ void avg_pool(const float* x, const ConvGeometry& g, float* y) {
     }
 }
 
-void avg_pool_backward(const float* gy, const ConvGeometry& g, float* dx) {
+__attribute__((noinline)) void avg_pool_image_backward(const float* gy, const ConvGeometry& g, float* dx) {
   std::memset(dx, 0, sizeof(float) * g.h * g.w * g.c);
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
@@ -103,6 +96,44 @@ void avg_pool_backward(const float* gy, const ConvGeometry& g, float* dx) {
           for (int64_t c = 0; c < g.c; ++c) dst[c] += src[c] * inv;
         }
     }
+}
+
+// body(i) for each of n images, in parallel above the work threshold (a window's cost is bounded
+// by the image: the windows are clipped to it). The per-image functions above are not inlined into
+// the OpenMP region, where every variable they read comes through its shared-data struct (measured:
+// inlined, max pooling of 8 x 8 and 36 x 36 images ran 10-19% slower).
+template <class Body>
+void for_each_image(int64_t n, const ConvGeometry& g, Body body) {
+  const int nt = threads_for(n * g.oh * g.ow * g.c * std::min(g.kh, g.h) * std::min(g.kw, g.w));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n > 1)
+  for (int64_t i = 0; i < n; ++i) body(i);
+}
+
+}  // namespace
+
+void max_pool(const float* x, int64_t n, const ConvGeometry& g, float* y, int32_t* argmax) {
+  const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+  for_each_image(n, g, [&](int64_t i) {
+    if (argmax)
+      max_pool_impl<true>(x + i * in, g, y + i * out, argmax + i * out);
+    else
+      max_pool_impl<false>(x + i * in, g, y + i * out, nullptr);
+  });
+}
+
+void max_pool_backward(const float* gy, const int32_t* argmax, int64_t n, const ConvGeometry& g, float* dx) {
+  const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+  for_each_image(n, g, [&](int64_t i) { max_pool_image_backward(gy + i * out, argmax + i * out, g, dx + i * in); });
+}
+
+void avg_pool(const float* x, int64_t n, const ConvGeometry& g, float* y) {
+  const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+  for_each_image(n, g, [&](int64_t i) { avg_pool_image(x + i * in, g, y + i * out); });
+}
+
+void avg_pool_backward(const float* gy, int64_t n, const ConvGeometry& g, float* dx) {
+  const int64_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+  for_each_image(n, g, [&](int64_t i) { avg_pool_image_backward(gy + i * out, g, dx + i * in); });
 }
 
 }  // namespace kernels

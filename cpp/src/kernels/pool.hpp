@@ -9,12 +9,14 @@ namespace lamina {
 namespace kernels {
 
 // ------------------------------------------------------------------ pooling (pool.cpp)
-// y (oh, ow, c); argmax (optional) records the flat input position (ih*w + iw) of each maximum.
-void max_pool(const float* x, const ConvGeometry& g, float* y, int32_t* argmax);
-void max_pool_backward(const float* gy, const int32_t* argmax, const ConvGeometry& g, float* dx);
+// n NHWC images x (n, h, w, c) -> y (n, oh, ow, c), in parallel over images above the work
+// threshold; the backward writes all of dx (n, h, w, c). argmax (optional) records the flat
+// position in its image (ih*w + iw) of each maximum.
+void max_pool(const float* x, int64_t n, const ConvGeometry& g, float* y, int32_t* argmax);
+void max_pool_backward(const float* gy, const int32_t* argmax, int64_t n, const ConvGeometry& g, float* dx);
 // Average over the window positions inside the image (padding not counted).
-void avg_pool(const float* x, const ConvGeometry& g, float* y);
-void avg_pool_backward(const float* gy, const ConvGeometry& g, float* dx);
+void avg_pool(const float* x, int64_t n, const ConvGeometry& g, float* y);
+void avg_pool_backward(const float* gy, int64_t n, const ConvGeometry& g, float* dx);
 
 }  // namespace kernels
 }  // namespace lamina

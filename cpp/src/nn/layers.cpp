@@ -69,10 +69,7 @@ void Dense::build_weights(const Shape& input_shape) {
 Tensor Dense::kernel() const { return built() ? weights_[0] : Tensor(); }
 Tensor Dense::bias() const { return built() && use_bias_ ? weights_[1] : Tensor(); }
 
-Tensor Dense::call(const Tensor& x, bool) {
-  if (activation_ == ops::Activation::Relu) return ops::dense(x, weights_[0], bias(), "relu");  // fused
-  return ops::activation(ops::dense(x, weights_[0], bias(), "linear"), activation_);
-}
+Tensor Dense::call(const Tensor& x, bool) { return ops::dense(x, weights_[0], bias(), activation_); }
 
 // ----------------------------------------------------------------------------------------- Conv2D
 
@@ -118,10 +115,7 @@ Tensor Conv2D::kernel() const { return built() ? weights_[0] : Tensor(); }
 Tensor Conv2D::bias() const { return built() && use_bias_ ? weights_[1] : Tensor(); }
 
 Tensor Conv2D::call(const Tensor& x, bool) {
-  const std::vector<int64_t> strides{strides_.h, strides_.w};
-  if (activation_ == ops::Activation::Relu)
-    return ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "relu");  // fused
-  return ops::activation(ops::conv2d(x, weights_[0], bias(), strides, padding_, {1, 1}, "linear"), activation_);
+  return ops::conv(x, weights_[0], bias(), {strides_.h, strides_.w}, padding_, {1, 1}, activation_);
 }
 
 // ---------------------------------------------------------------------------------------- pooling
@@ -148,7 +142,7 @@ Shape Pooling2D::output_shape(const Shape& s) const {
 
 Tensor Pooling2D::call(const Tensor& x, bool) {
   const std::vector<int64_t> pool{pool_size_.h, pool_size_.w}, strides{strides_.h, strides_.w};
-  return is_max_ ? ops::max_pool2d(x, pool, strides, padding_) : ops::avg_pool2d(x, pool, strides, padding_);
+  return is_max_ ? ops::max_pool(x, pool, strides, padding_) : ops::average_pool(x, pool, strides, padding_);
 }
 
 MaxPooling2D::MaxPooling2D(Size2 pool_size, Size2 strides, const std::string& padding, const std::string& name)

@@ -1,14 +1,14 @@
-// The fused Dense op: one GEMM with the bias and a relu applied while the output is in cache.
-#include "kernels/elementwise.hpp"
+// The Dense op: one GEMM with the bias and the fusable part of the activation applied in its tile
+// writes (fused_activation.hpp decides which part), the rest by ops::activation after it.
+#include "fused_activation.hpp"
 #include "kernels/gemm.hpp"
 #include "op_util.hpp"
-#include "parallel.hpp"
 
 namespace lamina {
 namespace ops {
 using namespace detail;
 
-Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, const std::string& activation) {
+Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, Activation activation) {
   const char* op = "dense";
   require_float(x, op);
   require_float(kernel, op);
@@ -27,34 +27,17 @@ Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, const st
       throw std::invalid_argument(tag(op) + "expected a bias of shape (" + std::to_string(units) + ",), got " +
                                   shape_str(bias.shape()));
   }
-  if (activation != "linear" && activation != "relu")
-    throw std::invalid_argument(tag(op) + "fused activation must be \"linear\" or \"relu\", got \"" + activation + "\"");
-  const bool relu = activation == "relu";
+  const SplitActivation act = split_activation(activation);
   Shape out_shape = x.shape();
   out_shape.back() = units;
   Tensor y = Tensor::empty(out_shape, DType::Float32);
-  float* yp = y.data<float>();
-  kernels::gemm(false, false, rows, units, in, x.data<float>(), kernel.data<float>(), yp);
-  if (bias.defined() || relu) {
-    const float* bp = bias.defined() ? bias.data<float>() : nullptr;
-    const int nt = threads_for(rows * units);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-      float* row = yp + r * units;
-      if (bp) for (int64_t j = 0; j < units; ++j) row[j] += bp[j];
-      if (relu) for (int64_t j = 0; j < units; ++j) row[j] = kernels::relu_nan(row[j]);
-    }
-  }
+  kernels::gemm(false, false, rows, units, in, x.data<float>(), kernel.data<float>(), y.data<float>(), 0.f, true,
+                {bias.defined() ? bias.data<float>() : nullptr, act.fused});
   if (recording({&x, &kernel, &bias})) {
-    Tensor yd = y.detach();
-    // g' = g * (y > 0 or NaN) for relu; dx = g' K^T; dK = x^T g'; dbias = sum over rows of g'
+    Tensor yd = act.fused == kernels::EpilogueActivation::None ? Tensor() : y.detach();
+    // g' = g * fused'(y); dx = g' K^T; dK = x^T g'; dbias = sum over rows of g'
     record(y, op, {x, kernel, bias}, [=](const Tensor& g_in, const std::vector<bool>& need) {
-      Tensor g = g_in;
-      if (relu) {
-        g = Tensor::empty(g_in.shape(), DType::Float32);
-        kernels::map2(g_in.data<float>(), yd.data<float>(), g.data<float>(), g.numel(),
-                      [](float gv, float v) { return kernels::relu_grad(gv, v); });
-      }
+      const Tensor g = fused_activation_grad(g_in, yd, act.fused);
       Tensor dx, dk, db;
       if (need[0]) {
         dx = Tensor::empty(x.shape(), DType::Float32);
@@ -68,7 +51,7 @@ Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, const st
       return std::vector<Tensor>{dx, dk, db};
     });
   }
-  return y;
+  return ops::activation(y, act.after);
 }
 
 }  // namespace ops

@@ -1,5 +1,6 @@
 """Convolution and pooling layers on NHWC images (channels_last, Keras's default)."""
 from lamina import activations, initializers, ops
+from lamina.layers.core import call_with_activation
 from lamina.layers.input_spec import InputSpec, incompatible_input_head
 from lamina.layers.layer import Layer, reject_unsupported
 from lamina.utils import limits
@@ -55,7 +56,7 @@ class Conv2D(Layer):
     """2-D convolution: `activation(conv(inputs, kernel) + bias)` on (batch, height, width, channels).
 
     The kernel has shape (kernel_h, kernel_w, in_channels, filters), as in Keras. Computed in C++ by
-    im2col + GEMM with the bias (and a relu activation) fused after the GEMM.
+    the convolution GEMM with the bias (and a relu activation) in its tile writes.
     """
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
@@ -105,11 +106,9 @@ class Conv2D(Layer):
         self.built = True
 
     def call(self, inputs):
-        fused = "relu" if self.activation is activations.relu else "linear"
-        y = ops.conv(inputs, self.kernel.value, strides=self.strides, padding=self.padding,
-                     dilation_rate=self.dilation_rate,
-                     bias=None if self.bias is None else self.bias.value, activation=fused)
-        return y if fused == "relu" else self.activation(y)
+        return call_with_activation(self.activation, ops.conv, inputs, self.kernel.value, strides=self.strides,
+                                    padding=self.padding, dilation_rate=self.dilation_rate,
+                                    bias=None if self.bias is None else self.bias.value)
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)

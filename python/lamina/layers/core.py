@@ -58,6 +58,16 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, bat
     return layer.output
 
 
+def call_with_activation(activation, op, *args, **kwargs):
+    """`op(*args, activation=..., **kwargs)` for Dense and Conv2D: a built-in activation goes to the
+    op by name (the C++ op fuses what its GEMM epilogue can and applies the rest); a user's callable
+    is applied here to the op's linear result."""
+    name = activations.serialize(activation)
+    if isinstance(name, str):
+        return op(*args, activation=name, **kwargs)
+    return activation(op(*args, activation="linear", **kwargs))
+
+
 @keras_export("keras.layers.Dense")
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` on the last axis of inputs of any rank >= 2."""
@@ -95,9 +105,8 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
-        fused = "relu" if self.activation is activations.relu else "linear"
-        y = ops.dense(inputs, self.kernel.value, None if self.bias is None else self.bias.value, fused)
-        return y if fused == "relu" else self.activation(y)
+        return call_with_activation(self.activation, ops.dense, inputs, self.kernel.value,
+                                    None if self.bias is None else self.bias.value)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
