@@ -48,6 +48,40 @@ def test_cpp_guide_cnn_and_w2_mlp_from_cpp(tmp_path):
     assert lines[-1].startswith("W2 MLP: loss")
 
 
+def _cpp_blocks(path):
+    """The ```cpp blocks of a Markdown file."""
+    text = path.read_text()
+    return [block.split("\n", 1)[1] for block in text.split("```")[1::2] if block.startswith("cpp\n")]
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+def test_every_cpp_snippet_of_the_docs_builds_and_runs(tmp_path):
+    """The C++ in README.md and docs/cpp.md is complete programs that build against the installed
+    package and run (a snippet using a name it never defines fails here)."""
+    blocks = [(doc, i, code) for doc in ("README.md", "docs/cpp.md") for i, code in enumerate(_cpp_blocks(ROOT / doc))]
+    assert len(blocks) >= 4
+    project = tmp_path / "snippets"
+    project.mkdir()
+    cmake = ["cmake_minimum_required(VERSION 3.20)", "project(snippets CXX)", "set(CMAKE_CXX_STANDARD 17)",
+             "find_package(lamina CONFIG REQUIRED)"]
+    for n, (doc, i, code) in enumerate(blocks):
+        assert "int main(" in code, f"{doc}, C++ block {i} is not a complete program"
+        (project / f"snippet{n}.cpp").write_text(code)
+        cmake += [f"add_executable(snippet{n} snippet{n}.cpp)", f"target_link_libraries(snippet{n} PRIVATE lamina::lamina)"]
+    (project / "CMakeLists.txt").write_text("\n".join(cmake) + "\n")
+    build = tmp_path / "build"
+    subprocess.run(["cmake", "-S", str(project), "-B", str(build), f"-DCMAKE_PREFIX_PATH={lamina.cmake_dir()}"],
+                   check=True, capture_output=True, text=True, timeout=300)
+    built = subprocess.run(["cmake", "--build", str(build), "-j2"], capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
+    outputs = {}
+    for n, (doc, i, _) in enumerate(blocks):
+        run = subprocess.run([str(build / f"snippet{n}")], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"{doc}, C++ block {i}: {run.stderr}"
+        outputs[(doc, i)] = run.stdout
+    assert "w = 3.000, b = -1.000" in outputs[("docs/cpp.md", 0)]
+
+
 # ------------------------------------------------------------------------------ C++ / Python parity
 
 def _write_tensors(path, tensors):
