@@ -95,8 +95,11 @@ GradMap run_backward(const Tensor& output, const Tensor& grad_output,
     if (!node) continue;
     auto g = grads.find(t.id());
     if (g == grads.end()) continue;
-    std::vector<Tensor> in_grads = node->backward(g->second, node->need);
-    if (!keep.count(t.id())) grads.erase(g);  // consumed: nothing below reads it again
+    // Consumed: nothing below reads it again. The backward then holds its only handle and may
+    // write its result into it (BackwardFn); an asked-for gradient stays in the map, shared.
+    Tensor g_out = g->second;
+    if (!keep.count(t.id())) grads.erase(g);
+    std::vector<Tensor> in_grads = node->backward(g_out, node->need);
     for (size_t i = 0; i < node->inputs.size() && i < in_grads.size(); ++i) {
       if (!node->need[i] || !in_grads[i].defined()) continue;
       const Tensor& in = node->inputs[i];

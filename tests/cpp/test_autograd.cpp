@@ -244,3 +244,50 @@ TEST(Autograd, GradientsWithReleaseFreeEachNodeAfterItsBackward) {
   EXPECT_GE(tensors_in_use_at_square_chain_bottom(false), 9);  // probe + 8 saved squares
   EXPECT_LE(tensors_in_use_at_square_chain_bottom(true), 3);   // probe + the gradients in flight
 }
+
+// The relu mask of a fused dense / conv backward is written over the incoming gradient when the
+// pass hands over its only handle; a gradient someone else still holds (an asked-for intermediate,
+// the caller's grad_output, the same gradient sent to two inputs) is never overwritten.
+TEST(Autograd, FusedReluBackwardNeverOverwritesAGradientSomeoneHolds) {
+  namespace ops = lamina::ops;
+  Tensor x = lt::f32({2, 3}, {1, -2, 3, -4, 5, -6});
+  Tensor k = lt::f32({3, 2}, {1, -1, 0.5f, 2, -1, 1});
+  k.set_requires_grad(true);
+  const std::vector<float> c{1, 2, 3, 4};
+  Tensor y, loss;
+  {
+    lamina::GradRecording rec;
+    y = ops::dense(x, k, Tensor(), ops::Activation::Relu);  // some outputs are 0: the mask bites
+    loss = ops::sum(ops::multiply(y, lt::f32({2, 2}, c)));
+  }
+  // d loss / d y is c, mask or not: the asked-for gradient of y must come back unmasked.
+  std::vector<Tensor> g = lamina::gradients(loss, {k, y});
+  EXPECT_EQ(lt::values(g[1]), c);
+  // The caller's grad_output keeps its values.
+  Tensor seed = lt::f32({2, 2}, c);
+  std::vector<Tensor> g2 = lamina::gradients(y, {k}, seed);
+  EXPECT_EQ(lt::values(seed), c);
+  EXPECT_EQ(lt::values(g2[0]), lt::values(g[0]));
+  // One gradient sent to two inputs (add's backward): both relu layers see the unmasked values.
+  Tensor a, b, s;
+  {
+    lamina::GradRecording rec;
+    a = ops::dense(x, k, Tensor(), ops::Activation::Relu);
+    b = ops::dense(ops::negative(x), k, Tensor(), ops::Activation::Relu);
+    s = ops::sum(ops::multiply(ops::add(a, b), lt::f32({2, 2}, c)));
+  }
+  Tensor ga, gb, gk_sum;
+  {
+    Tensor la, lb;
+    {
+      lamina::GradRecording rec;
+      la = ops::sum(ops::multiply(ops::dense(x, k, Tensor(), ops::Activation::Relu), lt::f32({2, 2}, c)));
+      lb = ops::sum(ops::multiply(ops::dense(ops::negative(x), k, Tensor(), ops::Activation::Relu),
+                                  lt::f32({2, 2}, c)));
+    }
+    ga = lamina::gradients(la, {k})[0];
+    gb = lamina::gradients(lb, {k})[0];
+  }
+  std::vector<float> want = lt::values(ops::add(ga, gb));
+  lt::expect_near(lamina::gradients(s, {k}, Tensor(), /*release=*/true)[0], want, 1e-6f);
+}

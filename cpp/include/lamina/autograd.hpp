@@ -22,7 +22,9 @@
 namespace lamina {
 
 // Gradients of a node's output with respect to each of its inputs. An entry may be left undefined
-// when that input does not need a gradient (need[i] == false).
+// when that input does not need a gradient (need[i] == false). When grad_output is the only
+// handle to its storage (ops::detail::sole_owner), the pass will not read it again and the
+// backward may overwrite it instead of allocating its result.
 using BackwardFn =
     std::function<std::vector<Tensor>(const Tensor& grad_output, const std::vector<bool>& need)>;
 

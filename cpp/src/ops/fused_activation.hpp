@@ -5,6 +5,7 @@
 // to those ops and decide nothing themselves.
 #include "kernels/epilogue.hpp"
 #include "lamina/ops.hpp"
+#include "op_util.hpp"
 
 namespace lamina {
 namespace ops {
@@ -23,10 +24,11 @@ inline SplitActivation split_activation(Activation a) {
 }
 
 // gy * fused'(y) with y the epilogue's output: what reaches the GEMM's backward (gy itself when
-// nothing was fused).
+// nothing was fused). Written over gy when the pass handed over its only handle (no new buffer
+// the size of the layer's output in the backward).
 inline Tensor fused_activation_grad(const Tensor& gy, const Tensor& y, kernels::EpilogueActivation fused) {
   if (fused == kernels::EpilogueActivation::None) return gy;
-  Tensor g = Tensor::empty(gy.shape(), DType::Float32);
+  Tensor g = sole_owner(gy) ? gy : Tensor::empty(gy.shape(), DType::Float32);
   kernels::epilogue_backward(fused, gy.data<float>(), y.data<float>(), g.data<float>(), g.numel());
   return g;
 }

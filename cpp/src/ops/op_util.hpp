@@ -19,6 +19,10 @@ inline int64_t norm_axis(int64_t axis, int64_t rank, const char* op, const Shape
   return axis < 0 ? axis + rank : axis;
 }
 
+// True when `t` is the only handle to its values (no other tensor, view or NumPy array shares its
+// storage): a backward may then overwrite the gradient it was handed (see BackwardFn).
+inline bool sole_owner(const Tensor& t) { return t.impl().use_count() == 1 && t.storage().use_count() == 1; }
+
 inline void check_defined(const Tensor& x, const char* op) {
   if (!x.defined()) throw std::invalid_argument(tag(op) + "got an undefined tensor");
 }
