@@ -255,3 +255,33 @@ def test_bad_input_gives_clear_errors_and_leaves_weights_untouched(digits):
     model.compile(optimizer="adam", loss="mse", metrics=["no_such_metric"])
     with pytest.raises(ValueError):
         model.fit(x_train[:4], np.zeros((4, 10), "float32"), verbose=0)
+
+
+def test_the_first_batch_of_a_model_built_by_it_trains():
+    """A Sequential without an Input is built by its first training batch; that batch updates the
+    new weights (as Keras, which builds the model before the first step), and no warning says the
+    trainable weights changed afterwards."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 4)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    model = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    first_kernel = []
+    original_build = keras.layers.Dense.build
+
+    def build(self, input_shape):
+        original_build(self, input_shape)
+        first_kernel.append(self.kernel.numpy().copy())
+
+    keras.layers.Dense.build = build
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+            assert int(model.optimizer.iterations.numpy()) == 1
+            assert not np.array_equal(first_kernel[0], model.layers[0].kernel.numpy())
+            model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    finally:
+        keras.layers.Dense.build = original_build
+    assert int(model.optimizer.iterations.numpy()) == 2

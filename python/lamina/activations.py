@@ -87,13 +87,29 @@ def _registered(name):
     return fn if callable(fn) else None
 
 
+# Each built-in function's first name: "silu", not its alias "swish".
+_NAME_OF = {}
+for _name, _fn in _BY_NAME.items():
+    _NAME_OF.setdefault(_fn, _name)
+del _name, _fn
+
+
+def builtin_name(activation):
+    """The name of a built-in activation function, or None for any other callable (one dict
+    lookup: Dense and Conv2D ask on every call)."""
+    try:
+        return _NAME_OF.get(activation)
+    except TypeError:  # an unhashable callable is no built-in
+        return None
+
+
 def serialize(activation):
     """The name of a built-in activation; for another function, Keras's config of a function
     (`{"module": "builtins", "class_name": "function", "config": "package>name", ...}`), which
     loads back when the function is registered with `register_keras_serializable`."""
-    for name, fn in _BY_NAME.items():
-        if fn is activation:  # the first name of a function: "silu", not its alias "swish"
-            return name
+    name = builtin_name(activation)
+    if name is not None:
+        return name
     return {"module": "builtins", "class_name": "function",
             "config": get_registered_name(activation) or str(activation), "registered_name": "function"}
 

@@ -62,8 +62,8 @@ def call_with_activation(activation, op, *args, **kwargs):
     """`op(*args, activation=..., **kwargs)` for Dense and Conv2D: a built-in activation goes to the
     op by name (the C++ op fuses what its GEMM epilogue can and applies the rest); a user's callable
     is applied here to the op's linear result."""
-    name = activations.serialize(activation)
-    if isinstance(name, str):
+    name = activations.builtin_name(activation)
+    if name is not None:
         return op(*args, activation=name, **kwargs)
     return activation(op(*args, activation="linear", **kwargs))
 

@@ -277,11 +277,13 @@ class Trainer:
 
     def train_step(self, x, y, sample_weight=None):
         """One optimizer step on one batch; returns the batch loss."""
-        variables = self.trainable_weights
-        self._follow_trainable_set(variables)
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
+        # Read after the forward pass: a model without an Input is built by its first call, and
+        # its first batch trains those new weights (Keras builds the model before the first step).
+        variables = self.trainable_weights
+        self._follow_trainable_set(variables)
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         self._update_metrics(loss, y, y_pred, sample_weight)
