@@ -161,6 +161,19 @@ TEST(Autograd, NothingRecordedOutsideScopeOrUnderNoGrad) {
   EXPECT_FALSE(lamina::is_recording());
 }
 
+// A copy of x whose backward records the bytes in use when the pass reaches it (the bottom of
+// whatever is built on top of it) and passes its gradient through.
+namespace {
+Tensor memory_probe(const Tensor& x, int64_t* at_bottom) {
+  Tensor probe = x.clone();
+  lamina::record(probe, "probe", {x}, [at_bottom](const Tensor& g, const std::vector<bool>&) {
+    *at_bottom = lamina::allocated_bytes();
+    return std::vector<Tensor>{g};
+  });
+  return probe;
+}
+}  // namespace
+
 // run_backward drops each intermediate gradient once its node's backward has consumed it: when
 // the pass reaches the bottom of a chain of N ops, the gradients of the N tensors above are gone
 // (before, all N stayed alive until the pass ended). A probe node at the bottom reads the bytes
@@ -177,11 +190,7 @@ int64_t bytes_in_use_at_chain_bottom(bool ask_for_intermediates) {
   std::vector<Tensor> chain;
   {
     lamina::GradRecording rec;
-    Tensor probe = x.clone();
-    lamina::record(probe, "probe", {x}, [&at_bottom](const Tensor& g, const std::vector<bool>&) {
-      at_bottom = lamina::allocated_bytes();
-      return std::vector<Tensor>{g};
-    });
+    Tensor probe = memory_probe(x, &at_bottom);
     Tensor y = probe;
     for (int i = 0; i < kChain; ++i) chain.push_back(y = ops::negative(y));
     loss = ops::sum(y);
@@ -224,11 +233,7 @@ int64_t tensors_in_use_at_square_chain_bottom(bool release) {
   Tensor loss;
   {
     lamina::GradRecording rec;
-    Tensor probe = x.clone();
-    lamina::record(probe, "probe", {x}, [&at_bottom](const Tensor& g, const std::vector<bool>&) {
-      at_bottom = lamina::allocated_bytes();
-      return std::vector<Tensor>{g};
-    });
+    Tensor probe = memory_probe(x, &at_bottom);
     Tensor y = probe;
     for (int i = 0; i < 8; ++i) y = ops::square(y);
     loss = ops::sum(y);
