@@ -20,7 +20,7 @@ from lamina.utils.lookup import deserialize_from_table, serialize_object
 from lamina import ops
 from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.utils.naming import auto_name, to_snake_case
-from lamina.saving.object_registration import export_functions, keras_export
+from lamina.saving.object_registration import builtin_function_name, export_functions, keras_export
 
 __all__ = [
     "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber",
@@ -259,10 +259,7 @@ class LossFunctionWrapper(Loss):
 
 
 def _function_name(fn):
-    for name, obj in _FUNCTIONS.items():
-        if obj is fn:
-            return name
-    return getattr(fn, "__name__", repr(fn))
+    return builtin_function_name("losses", fn) or getattr(fn, "__name__", repr(fn))
 
 
 # ---------------------------------------------------------------- loss functions (per sample)

@@ -67,13 +67,6 @@ ALL_OBJECTS_DICT.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy, "
                          "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
 
 
-def _function_name(fn):
-    for name, obj in _FUNCTIONS.items():
-        if obj is fn:
-            return name
-    return getattr(fn, "__name__", repr(fn))
-
-
 def _object_name(obj):
     if hasattr(obj, "name"):
         return obj.name

@@ -11,7 +11,7 @@ from lamina.backend import Tensor, convert_to_tensor, standardize_dtype
 from lamina.losses import _divide_no_nan, _float, _get_mask, apply_mask, squeeze_or_expand_to_same_rank
 from lamina.utils.naming import auto_name, to_snake_case
 from lamina.variables import Variable
-from lamina.saving.object_registration import keras_export
+from lamina.saving.object_registration import BUILTIN_FUNCTIONS, builtin_function_name, keras_export
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 NEG_INF = -1e10  # Keras's stand-in for -inf in top_k filtering
@@ -210,9 +210,7 @@ class MeanMetricWrapper(Mean):
 
     def get_config(self):
         config = super().get_config()
-        from lamina.metrics import _function_name  # in the package __init__, which imports this module
-
-        config["fn"] = _function_name(self._fn)
+        config["fn"] = builtin_function_name("metrics", self._fn) or getattr(self._fn, "__name__", repr(self._fn))
         config.update(self._fn_kwargs)
         return config
 
@@ -220,9 +218,7 @@ class MeanMetricWrapper(Mean):
     def from_config(cls, config):
         config = dict(config)
         if isinstance(config.get("fn"), str):
-            from lamina.metrics import _FUNCTIONS  # in the package __init__, which imports this module
-
-            fn = _FUNCTIONS.get(config["fn"])
+            fn = BUILTIN_FUNCTIONS.get("metrics", {}).get(config["fn"])
             if fn is None:
                 raise ValueError(f"Could not interpret metric identifier: {config['fn']}")
             config["fn"] = fn

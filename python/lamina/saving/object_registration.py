@@ -59,6 +59,15 @@ def keras_export(path, registered_name=None, from_files=True):
     return decorator
 
 
+def builtin_function_name(category, fn):
+    """The name `fn` has in lamina's table of built-in `category` functions (its first one), or
+    None when it is not one of them."""
+    for name, obj in BUILTIN_FUNCTIONS.get(category, {}).items():
+        if obj is fn:
+            return name
+    return None
+
+
 def export_functions(category, table):
     """Registers lamina's table of built-in functions `{name: function}` for `category`
     ("activations", "losses", "metrics"): configs name these functions, and files may name them.

@@ -24,7 +24,8 @@ import numpy as np
 
 from lamina.backend import Tensor, convert_to_tensor
 from lamina.saving.object_registration import (BUILTIN_CLASSES, BUILTIN_FUNCTIONS, BUILTIN_NAMES, CATEGORIES,
-                                               CustomObjectScope, get_registered_name, get_registered_object)
+                                               CustomObjectScope, builtin_function_name, get_registered_name,
+                                               get_registered_object)
 from lamina.symbolic import KerasTensor
 from lamina.utils import limits
 from lamina.variables import Variable
@@ -82,10 +83,10 @@ def _function_tables():
 
 
 def _public_function_name(fn):
-    for table in _function_tables().values():
-        for name, obj in table.items():
-            if obj is fn:
-                return name
+    for category in _FUNCTION_ORDER:
+        name = builtin_function_name(category, fn)
+        if name is not None:
+            return name
     return None
 
 
