@@ -27,18 +27,6 @@ Size2 check_pair(Size2 v, const char* what) {
   return v;
 }
 
-Tensor glorot_uniform(const Shape& shape, int64_t seed) {
-  Tensor w = ops::variance_scaling(shape, 1.0, "fan_avg", "uniform", seed);
-  w.set_requires_grad(true);
-  return w;
-}
-
-Tensor zeros_weight(const Shape& shape) {
-  Tensor w = ops::zeros(shape);
-  w.set_requires_grad(true);
-  return w;
-}
-
 std::string shape_none_str(const Shape& shape) {
   std::ostringstream os;
   os << "(";

@@ -62,8 +62,8 @@ Shape Dense::output_shape(const Shape& input_shape) const {
 
 void Dense::build_weights(const Shape& input_shape) {
   const int64_t in = input_shape.back();
-  add_weight(detail::glorot_uniform({in, units_}, seed_));
-  if (use_bias_) add_weight(detail::zeros_weight({units_}));
+  add_weight(ops::variance_scaling({in, units_}, 1.0, "fan_avg", "uniform", seed_));  // glorot_uniform
+  if (use_bias_) add_weight(ops::zeros({units_}));
 }
 
 Tensor Dense::kernel() const { return built() ? weights_[0] : Tensor(); }
@@ -107,8 +107,9 @@ Shape Conv2D::output_shape(const Shape& s) const {
 }
 
 void Conv2D::build_weights(const Shape& s) {
-  add_weight(detail::glorot_uniform({kernel_size_.h, kernel_size_.w, s[3], filters_}, seed_));
-  if (use_bias_) add_weight(detail::zeros_weight({filters_}));
+  add_weight(ops::variance_scaling({kernel_size_.h, kernel_size_.w, s[3], filters_}, 1.0, "fan_avg", "uniform",
+                                    seed_));  // glorot_uniform
+  if (use_bias_) add_weight(ops::zeros({filters_}));
 }
 
 Tensor Conv2D::kernel() const { return built() ? weights_[0] : Tensor(); }
